@@ -1,0 +1,32 @@
+# make demo: set up .venv and run three meetings on the offline provider.
+# make test: set up .venv and run the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_WS ?= workspace/demo
+
+.PHONY: demo test install bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_WS)
+	$(VENV)/bin/cvagents run --provider offline --meetings 3 --time-scale 600 --workspace $(DEMO_WS)
+	$(VENV)/bin/cvagents status --workspace $(DEMO_WS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) workspace

@@ -1,0 +1,113 @@
+"""The one provider seam: every backend turns an ``LLMRequest`` into an ``LLMResult``.
+
+The meeting and the executive only ever call ``Provider.complete``; they never see an SDK.
+``LLMRequest.context`` carries the run's structured state next to the rendered prompt: real
+providers ignore it (they read the text), the offline provider computes its answer from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Purpose = Literal["contribution", "synthesis", "action"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the model sees it: name, description and a JSON schema for its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation.
+
+    ``role`` is ``user``, ``assistant`` (text and/or ``tool_calls``) or ``tool`` (the result of
+    the call named by ``tool_call_id``; ``name`` is the tool's name).
+    """
+
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    agent: str
+    role: str
+    purpose: Purpose
+    system: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int = 2048
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    usage: Usage
+    model: str
+    provider: str
+    latency_s: float
+    stop_reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
+            ],
+            "usage": self.usage.as_dict(),
+            "model": self.model,
+            "provider": self.provider,
+            "latency_s": round(self.latency_s, 6),
+            "stop_reason": self.stop_reason,
+        }
+
+
+class ProviderError(RuntimeError):
+    """A provider call failed for good (after its retries). The message never holds a key."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str  # "anthropic" | "openai" | "gemini" | "offline"
+    model: str
+
+    def complete(self, request: LLMRequest) -> LLMResult: ...

@@ -6,29 +6,22 @@ import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, default_project_root
-
-
-def _settings(args) -> Settings:
-    root = Path(args.project_root) if args.project_root else default_project_root()
-    return Settings(root, args.meeting_config, args.coordination_config)
+from .config import ConfigError
 
 
 def cmd_run(args) -> int:
-    from .coordinator import Coordinator, RunOptions, install_sigint
-    from .team import build_teams
+    from .runner import run_system
 
-    settings = _settings(args)
-    if args.provider != "offline":
-        print("Only --provider offline is available in this build.", file=sys.stderr)
-        return 2
-    options = RunOptions(meetings=args.meetings, time_scale=args.time_scale, console=not args.quiet)
-    coord = Coordinator(settings, Path(args.workspace), options, build_teams(settings))
-    install_sigint(coord.clock)
-    try:
-        result = coord.run()
-    finally:
-        coord.close()
+    result = run_system(
+        args.workspace,
+        provider=args.provider,
+        meetings=args.meetings,
+        time_scale=args.time_scale,
+        project_root=args.project_root,
+        meeting_config=args.meeting_config,
+        coordination_config=args.coordination_config,
+        console=not args.quiet,
+    )
     print(json.dumps(result))
     return 0
 
@@ -89,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
 

@@ -116,6 +116,10 @@ class Coordinator:
     def _tool_context(self, key: str) -> ToolContext:
         return ToolContext(self.ws, self.cfg, action_key=key, now=self.clock.now, log=logging.getLogger("cvagents.tools"))
 
+    def _write_state(self) -> None:
+        """``reports/rollout_state.json``: the snapshot the agents see, for monitors to read."""
+        atomic_write_json(self.ws.reports_dir / "rollout_state.json", {"updated": self.clock.now().isoformat(), "session_id": self.session_id, **self.state()})
+
     def _write_session(self, status: str) -> None:
         atomic_write_json(
             self.session_dir / "session.json",
@@ -170,6 +174,7 @@ class Coordinator:
         reports.write_meeting(self.ws, rec)
         self.record("meeting_completed", rec)
         self.meetings_held = number
+        self._write_state()
         self.phase = Phase()
         if outcome.status == "completed":
             n = outcome.handoff.count
@@ -231,6 +236,7 @@ class Coordinator:
         reports.write_execution(self.ws, rec)
         reports.append_deployments_log(self.ws, rec)
         self.record("heartbeat_completed", rec)
+        self._write_state()
         self._write_session("running")
         return rec
 
@@ -320,3 +326,12 @@ def install_sigint(clock: Clock) -> None:
         clock.stop()
 
     signal.signal(signal.SIGINT, handler)
+
+
+
+def __getattr__(name: str):  # ``cvagents.coordinator.run_system`` kept for older callers
+    if name == "run_system":
+        from .runner import run_system
+
+        return run_system
+    raise AttributeError(name)

@@ -89,12 +89,7 @@ def render_summary(rec: dict[str, Any]) -> str:
     else:
         out += ["", "## Actions", "", "No valid synthesis: the previous handoff stays in place."]
     out += ["", "## Tokens and cost per agent", "", "| agent | input | output | cached | cost (USD) |", "|---|---|---|---|---|"]
-    totals: dict[str, list[int]] = {}
-    for s in rec["speeches"]:
-        t = totals.setdefault(s["agent"], [0, 0, 0])
-        t[0] += s["usage"]["input_tokens"]
-        t[1] += s["usage"]["output_tokens"]
-        t[2] += s["usage"]["cached_tokens"]
+    totals = {a: [u["input_tokens"], u["output_tokens"], u["cached_tokens"]] for a, u in usage_by_agent(rec).items()}
     cost = rec.get("cost_by_agent", {})
     for agent, (i, o, c) in sorted(totals.items()):
         out.append(f"| {agent} | {i} | {o} | {c} | {cost.get(agent, 0.0):.4f} |")
@@ -117,7 +112,20 @@ def actions_file(rec: dict[str, Any]) -> dict[str, Any]:
         "cross_pollination": syn.get("cross_pollination", []),
         "actions": h["actions"],
         "count": h["count"],
+        "participants": rec["participants"],
+        "absent": rec["absent"],
+        "usage_by_agent": usage_by_agent(rec),
+        "cost_by_agent": rec.get("cost_by_agent", {}),
     }
+
+
+def usage_by_agent(rec: dict[str, Any]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for s in rec["speeches"]:
+        t = out.setdefault(s["agent"], {"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0})
+        for k in t:
+            t[k] += s["usage"][k]
+    return out
 
 
 def write_meeting(ws: Workspace, rec: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def test_planning_outputs(demo):
         assert who in t
     assert "offline provider" in t
     s = summaries[-1].read_text()
-    assert "Go/no-go" in s and "Agents participated: 5" in s and "| **total** |" in s
+    assert "Go/no-go" in s and "Agents participated: 6" in s and "| **total** |" in s
     a = json.loads(actions[0].read_text())
     assert a["count"] == len(a["actions"]) and 1 <= a["count"] <= 20
     assert a["actions"][0]["action"].startswith("Create the V1 model artifacts")

@@ -73,7 +73,8 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
         return "collect_metrics", {}
 
     def check():
-        return "check_files", {}
+        named = re.findall(r"\b((?:research|runs|data|deployment|reports)/[\w./-]*\w)", action)
+        return "check_files", {"paths": named} if named else {}
 
     rules = [
         (r"\bdrill", drill),

@@ -63,7 +63,7 @@ def plan(state: dict) -> dict:
         decisions.append({"decision": "Create the V1.0 model artifacts before anything else", "rationale": "research/v1_production.pth or data/validation_set/ is missing; nothing can be deployed or evaluated without them"})
         actions += [
             _act("Create the V1 model artifacts: train research/v1_production.pth and write the validation set data/validation_set/.", "integration_engineer", "high", "2min", "research/v1_production.pth and data/validation_set/dataset_info.json exist"),
-            _act("Check that the essential files exist: research/v1_production.pth, runs/report/metrics.json, data/validation_set/dataset_info.json.", "infra_guardian", "high", "1min", "All essential files present"),
+            _act("Check that the new artifacts exist: research/v1_production.pth, data/validation_set/dataset_info.json.", "infra_guardian", "high", "1min", "Both files present"),
             _act(f"Deploy V1.0 ({model}) to the shadow stage.", "ops_commander", "high", "5min", "Model deployed to deployment/shadow with a manifest whose sha256 matches"),
             _act("Evaluate the version live in shadow (deployment/shadow) on the validation set data/validation_set.", "latency_analyst", "high", "3min", f"NDCG@10 lower CI bound >= {thr['ndcg_at_10_min']}, latency P95 < {thr['latency_p95_ms_max']:g}ms"),
             _act("Run the rollback drill on the shadow stage: roll back, check health, roll forward, verify the checksum.", "rollback_officer", "medium", "2min", "Drill passes: stage restored with the same checksum"),

@@ -1,0 +1,220 @@
+"""Anthropic Messages API behind the ``Provider`` seam (``anthropic`` SDK 2.x).
+
+Mapping (ours -> Messages API):
+
+- ``system`` -> top-level ``system`` (one text block, marked ``cache_control: ephemeral`` so a
+  long, repeated agent prompt is served from the prompt cache);
+- ``user`` -> ``user`` turn with a text block;
+- ``assistant`` -> ``assistant`` turn: a text block (if any) and one ``tool_use`` block per call;
+- ``tool`` -> a ``tool_result`` block (``tool_use_id``, ``content``, ``is_error``) in a ``user``
+  turn; consecutive results (and a user text right after them) share one turn, as the API wants;
+- ``ToolSpec`` -> ``{"name", "description", "input_schema"}``.
+
+Back: text blocks joined, ``tool_use`` blocks -> ``ToolCall`` (``input`` is already a dict),
+usage: ``input_tokens`` = uncached + cache writes + cache reads (the whole prompt),
+``cached_tokens`` = cache reads; ``stop_reason`` passes through (the API's own names are ours).
+
+The SDK's retries are off (``max_retries=0``): ``cvagents.llm.retry`` is the only policy.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anthropic
+
+from .base import LLMRequest, LLMResult, Message, ToolCall, ToolSpec, Usage
+from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+
+NAME = "anthropic"
+EMPTY_TEXT = "(empty)"
+
+
+def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    schema = dict(parameters or {})
+    schema.setdefault("type", "object")
+    if schema["type"] == "object":
+        schema.setdefault("properties", {})
+    return schema
+
+
+def to_anthropic_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    return [
+        {"name": t.name, "description": t.description, "input_schema": _object_schema(t.parameters)}
+        for t in tools
+    ]
+
+
+def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def push(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for m in messages:
+        if m.role == "user":
+            push("user", [{"type": "text", "text": m.content if m.content.strip() else EMPTY_TEXT}])
+        elif m.role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if m.content.strip():
+                blocks.append({"type": "text", "text": m.content})
+            for c in m.tool_calls:
+                blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": dict(c.arguments)})
+            push("assistant", blocks or [{"type": "text", "text": EMPTY_TEXT}])
+        elif m.role == "tool":
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id or "",
+                "content": m.content if m.content.strip() else EMPTY_TEXT,
+            }
+            if m.is_error:
+                block["is_error"] = True
+            push("user", [block])
+        else:  # pragma: no cover - Message.role is a Literal
+            raise ValueError(f"unknown message role {m.role!r}")
+    return out
+
+
+def classify(exc: BaseException) -> Failure:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return Failure("timeout", detail="request timed out")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Failure("connection", detail=type(exc.__cause__ or exc).__name__)
+    if isinstance(exc, anthropic.APIStatusError):
+        detail = exc.api_message or _body_message(exc.body) or exc.response.reason_phrase
+        return Failure(
+            "http",
+            status=exc.status_code,
+            retry_after_s=parse_retry_after(exc.response.headers),
+            detail=str(detail or ""),
+        )
+    return Failure("other", detail=f"{type(exc).__name__}: {exc}")
+
+
+def _body_message(body: object) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(body.get("message"), str):
+            return body["message"]
+    if isinstance(body, str):
+        return body
+    return None
+
+
+class AnthropicProvider:
+    name = NAME
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        max_tokens: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        cache_system_prompt: bool = True,
+        client: anthropic.Anthropic | None = None,
+    ):
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_tokens_cap = max_tokens
+        self.cache_system_prompt = cache_system_prompt
+        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self._key = api_key
+        # base_url None: the SDK reads ANTHROPIC_BASE_URL, else api.anthropic.com. An explicit
+        # api_key keeps the SDK from consulting ANTHROPIC_API_KEY or credential profiles.
+        self._client = client or anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    def with_model(self, model: str) -> "AnthropicProvider":
+        """The same endpoint, key, client and policy, another model (a budget fallback)."""
+        return AnthropicProvider(
+            model,
+            api_key=self._key,
+            timeout_s=self.timeout_s,
+            max_tokens=self.max_tokens_cap,
+            retry_policy=self.retry_policy,
+            cache_system_prompt=self.cache_system_prompt,
+            client=self._client,
+        )
+
+    def effective_max_tokens(self, request: LLMRequest) -> int:
+        cap = self.max_tokens_cap
+        return min(request.max_tokens, cap) if cap else request.max_tokens
+
+    def build_params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.effective_max_tokens(request),
+            "messages": to_anthropic_messages(request.messages),
+        }
+        if request.system:
+            block: dict[str, Any] = {"type": "text", "text": request.system}
+            if self.cache_system_prompt:
+                block["cache_control"] = {"type": "ephemeral"}
+            params["system"] = [block]
+        if request.tools:
+            params["tools"] = to_anthropic_tools(request.tools)
+        return params
+
+    def complete(self, request: LLMRequest) -> LLMResult:
+        params = self.build_params(request)
+        t0 = time.perf_counter()
+        msg = call_with_retry(
+            lambda: self._client.messages.create(**params, timeout=self.timeout_s),
+            classify=classify,
+            policy=self.retry_policy,
+            provider=NAME,
+            model=self.model,
+            timeout_s=self.timeout_s,
+            secrets=(self._key,),
+        )
+        latency = time.perf_counter() - t0
+        return self.parse(msg, latency)
+
+    def parse(self, msg: Any, latency_s: float) -> LLMResult:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for block in msg.content or ():
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(block.text)
+            elif kind == "tool_use":
+                args = block.input if isinstance(block.input, dict) else {"_unparsed_arguments": block.input}
+                calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(args)))
+        u = msg.usage
+        cache_read = getattr(u, "cache_read_input_tokens", None) or 0
+        cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
+        usage = Usage(
+            input_tokens=(u.input_tokens or 0) + cache_read + cache_write,
+            output_tokens=u.output_tokens or 0,
+            cached_tokens=cache_read,
+        )
+        stop = msg.stop_reason or ("tool_use" if calls else "end_turn")
+        if calls and stop == "end_turn":
+            stop = "tool_use"
+        return LLMResult(
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            usage=usage,
+            model=msg.model or self.model,
+            provider=NAME,
+            latency_s=latency_s,
+            stop_reason=stop,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider(model={self.model!r})"

@@ -1,0 +1,281 @@
+"""From an agent's config to the ``Provider`` it talks to.
+
+``build_provider`` returns a ``ManagedProvider``: the agent's real provider (or the offline one)
+wrapped so that every call
+
+- is held to the budgets: a call whose worst-case estimate would pass the meeting's or the
+  day's budget is not made; the agent drops to its ``fallback_model`` on the same provider,
+  then to the offline provider, and each step is recorded in the ledger as a ``Downgrade``
+  (agent, from model, to model, which budget) for the planning summary;
+- is recorded in the ledger with its usage and cost (offline calls cost 0).
+
+No key for the agent's provider: the offline provider stands in, with a visible warning
+(``logging.warning`` and ``ManagedProvider.warnings`` / the caller's ``warnings`` list);
+``strict=True`` makes that a ``MissingKeyError`` instead.
+
+The meeting a call counts toward: ``request.context["meeting_id"]`` if the caller put it there,
+else ``ledger.meeting(...)`` / ``ledger.set_meeting(...)``; without one only the day budget
+applies (executive calls). The day is ``request.context["day"]`` or ``ledger.today()``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Literal, Mapping, Protocol
+
+from ..secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
+from .base import LLMRequest, LLMResult, Provider, ProviderError
+from .cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+BASE_URL_ENV = {
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "openai": "OPENAI_BASE_URL",
+    "gemini": "GOOGLE_GEMINI_BASE_URL",
+}
+
+
+class MissingKeyError(ProviderError):
+    """``strict`` mode: an agent's provider has no API key."""
+
+
+class _Keys(Protocol):
+    def get(self, name: str, default: str | None = None) -> str | None: ...
+
+
+def _cfg(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _make_real(
+    provider: str,
+    model: str,
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    timeout_s: float,
+    max_tokens: int | None,
+    policy: RetryPolicy,
+) -> Any:
+    if provider == "anthropic":
+        from .anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(
+            model, api_key=api_key or "", base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens,
+            retry_policy=policy,
+        )
+    if provider == "openai":
+        from .openai_provider import OpenAIProvider
+
+        return OpenAIProvider(
+            model, api_key=api_key, base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens, retry_policy=policy
+        )
+    if provider == "gemini":
+        from .gemini_provider import GeminiProvider
+
+        return GeminiProvider(
+            model, api_key=api_key or "", base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens,
+            retry_policy=policy,
+        )
+    raise ValueError(f"unknown provider {provider!r}")
+
+
+class ManagedProvider:
+    """A ``Provider`` with budgets, fallbacks and cost accounting around the real one.
+
+    ``name`` / ``model``: the provider the agent normally uses (``offline`` when it stood in for
+    a missing key). ``chain``: the providers tried in order (primary, fallback model, offline).
+    """
+
+    def __init__(
+        self,
+        agent: str,
+        chain: list[Any],
+        *,
+        ledger: CostLedger | None,
+        pricing: Mapping[str, Any] | None,
+        budgets: Any,
+        warnings: list[str],
+    ):
+        self.agent = agent
+        self.chain = chain
+        self.primary = chain[0]
+        self.name: str = self.primary.name
+        self.model: str = self.primary.model
+        self.ledger = ledger
+        self.pricing = pricing
+        self.budgets = budgets
+        self.warnings = warnings
+
+    def _scope(self, request: LLMRequest) -> tuple[str | None, str | None]:
+        ctx = request.context if isinstance(request.context, Mapping) else {}
+        meeting = ctx.get("meeting_id")
+        if meeting is None and self.ledger is not None:
+            meeting = self.ledger.current_meeting()
+        day = ctx.get("day")
+        return (str(meeting) if meeting is not None else None), (str(day) if day is not None else None)
+
+    def _estimate(self, p: Any, request: LLMRequest) -> float:
+        cap = p.effective_max_tokens(request) if hasattr(p, "effective_max_tokens") else request.max_tokens
+        return estimate_call_usd(p.model, request, self.pricing, max_tokens=cap)
+
+    def complete(self, request: LLMRequest) -> LLMResult:
+        ledger = self.ledger
+        meeting_id, day = self._scope(request)
+        if ledger is not None and day is None:
+            day = ledger.today()
+        for i, p in enumerate(self.chain):
+            is_last = i == len(self.chain) - 1
+            reservation: Reservation | None = None
+            if ledger is not None and not is_last:
+                est = self._estimate(p, request)
+                held = ledger.reserve(est, meeting_id, day, budgets=self.budgets)
+                if isinstance(held, str):  # would pass a budget: next in the chain
+                    nxt = self.chain[i + 1]
+                    ledger.record_downgrade(
+                        Downgrade(
+                            agent=self.agent, meeting_id=meeting_id, day=day or "",
+                            from_provider=p.name, from_model=p.model,
+                            to_provider=nxt.name, to_model=nxt.model,
+                            budget=held, estimated_usd=est,
+                        )
+                    )
+                    continue
+                reservation = held
+            try:
+                result = p.complete(request)
+            except BaseException:
+                if reservation is not None:
+                    ledger.release(reservation)  # type: ignore[union-attr]
+                raise
+            if ledger is not None:
+                cost = 0.0 if p.name == "offline" else None
+                ledger.record_call(
+                    agent=self.agent, provider=result.provider or p.name, model=p.model, usage=result.usage,
+                    pricing=self.pricing, cost_usd=cost, meeting_id=meeting_id, day=day, reservation=reservation,
+                )
+            return result
+        raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
+
+    def close(self) -> None:
+        for p in self.chain:
+            close = getattr(p, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # closing is best effort
+                    pass
+
+    def __repr__(self) -> str:
+        return f"ManagedProvider(agent={self.agent!r}, chain={[f'{p.name}:{p.model}' for p in self.chain]})"
+
+
+def _default_offline() -> Provider:
+    from .offline import OfflineProvider  # written by the lead
+
+    return OfflineProvider()
+
+
+def build_provider(
+    agent_name: str,
+    agent_cfg: Any,
+    defaults: Any,
+    *,
+    mode: Literal["configured", "offline"] = "configured",
+    keys: KeyStore | _Keys | Mapping[str, str] | None = None,
+    strict: bool = False,
+    ledger: CostLedger | None = None,
+    pricing: Mapping[str, Any] | None = None,
+    budgets: Any = None,
+    offline_provider: Provider | None = None,
+    warnings: list[str] | None = None,
+    retry_sleep: Callable[[float], None] | None = None,
+) -> ManagedProvider:
+    """The provider ``agent_name`` talks to, per its ``AgentConfig`` and the ``CallDefaults``.
+
+    ``mode="offline"`` puts the agent on ``offline_provider``. ``keys``: a ``KeyStore`` (default:
+    a fresh one over the environment / ``.env`` / Colab) or any mapping. ``budgets`` default to
+    the ledger's. Warnings (a missing key) are logged, appended to ``warnings`` if given, and
+    kept on the result's ``.warnings``. ``retry_sleep`` replaces ``time.sleep`` between retries
+    (tests).
+    """
+    own_notes: list[str] = []
+
+    def warn(msg: str) -> None:
+        log.warning(msg)
+        own_notes.append(msg)
+        if warnings is not None:
+            warnings.append(msg)
+
+    offline = offline_provider if offline_provider is not None else _default_offline()
+    if budgets is None and ledger is not None:
+        budgets = ledger.budgets
+
+    def managed(chain: list[Any]) -> ManagedProvider:
+        return ManagedProvider(agent_name, chain, ledger=ledger, pricing=pricing, budgets=budgets, warnings=own_notes)
+
+    provider = agent_cfg.provider
+    if mode == "offline" or provider == "offline":
+        return managed([offline])
+    if mode != "configured":
+        raise ValueError(f"mode must be 'configured' or 'offline', got {mode!r}")
+
+    if keys is None:
+        keys = KeyStore()
+    key_names = (agent_cfg.api_key_env,) if agent_cfg.api_key_env else PROVIDER_KEY_NAMES.get(provider, ())
+    api_key = None
+    for n in key_names:
+        v = keys.get(n)
+        if v:
+            api_key = v
+            break
+    register_secret(api_key)
+
+    base_url = agent_cfg.base_url or keys.get(BASE_URL_ENV[provider]) or None
+
+    if not api_key and not (provider == "openai" and base_url):
+        names = " or ".join(key_names)
+        if strict:
+            raise MissingKeyError(
+                f"agent {agent_name!r} uses {provider} ({agent_cfg.model}) but no API key was found: "
+                f"set {names} in the environment, a .env file or Colab Secrets "
+                f"(or run without --strict to fall back to the offline provider)"
+            )
+        warn(
+            f"agent {agent_name!r}: no API key for {provider} ({names} not set); "
+            f"using the offline provider instead of {agent_cfg.model}"
+        )
+        return managed([offline])
+
+    timeout_s = float(_cfg(agent_cfg.timeout_s, defaults.timeout_s))
+    max_retries = int(_cfg(agent_cfg.max_retries, defaults.max_retries))
+    max_tokens = int(_cfg(agent_cfg.max_tokens, defaults.max_tokens))
+    policy = RetryPolicy(max_retries=max_retries)
+    if retry_sleep is not None:
+        policy.sleep = retry_sleep
+
+    primary = _make_real(
+        provider, agent_cfg.model, api_key=api_key, base_url=base_url, timeout_s=timeout_s,
+        max_tokens=max_tokens, policy=policy,
+    )
+    chain: list[Any] = [primary]
+    if agent_cfg.fallback_model and agent_cfg.fallback_model != agent_cfg.model:
+        chain.append(primary.with_model(agent_cfg.fallback_model))
+    chain.append(offline)
+    if ledger is not None and _has_limits(budgets):
+        for p in chain[:-1]:
+            if price_for(p.model, pricing) is None:
+                warn(
+                    f"agent {agent_name!r}: no price for model {p.model!r} in pricing; its calls count as $0, "
+                    f"so the budgets cannot hold it back"
+                )
+    return managed(chain)
+
+
+def _has_limits(budgets: Any) -> bool:
+    if budgets is None:
+        return False
+    if isinstance(budgets, Mapping):
+        return any(v is not None for v in budgets.values())
+    return getattr(budgets, "per_meeting_usd", None) is not None or getattr(budgets, "per_day_usd", None) is not None

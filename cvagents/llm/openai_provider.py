@@ -1,0 +1,263 @@
+"""OpenAI Chat Completions behind the ``Provider`` seam (``openai`` SDK 3.x).
+
+Also any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp ...) via ``base_url``
+(e.g. ``http://localhost:11434/v1``); such a server may need no key, so with a ``base_url`` a
+missing key becomes a placeholder.
+
+Mapping (ours -> Chat Completions):
+
+- ``system`` -> a ``system`` message first;
+- ``user`` -> ``user``; ``assistant`` -> ``assistant`` with ``content`` (or null) and
+  ``tool_calls`` (``{"id", "type": "function", "function": {"name", "arguments": JSON}}``);
+- ``tool`` -> ``{"role": "tool", "tool_call_id", "content"}``; the API has no error flag, so an
+  error result's content starts with ``ERROR:``;
+- ``ToolSpec`` -> ``{"type": "function", "function": {"name", "description", "parameters"}}``;
+- the token limit goes as ``max_completion_tokens`` to api.openai.com and as ``max_tokens`` to
+  any other server (the field compatible servers understand).
+
+The request goes out through the SDK client's documented ``client.post("/chat/completions",
+body=..., cast_to=ChatCompletion)`` rather than ``chat.completions.create``: ``create`` first runs
+the SDK's type-directed ``maybe_transform`` over the params, which for our plain-JSON messages is
+an identity but costs ~4-6 ms of CPU per call on a 12-turn tool conversation (the bulk of the
+local overhead). Auth, headers, timeout, error classes and response parsing are the SDK's either
+way; ``use_create=True`` switches back to ``create``.
+
+Back: ``arguments`` parsed from JSON (unparseable -> ``{"_unparsed_arguments": raw}`` so the
+tool layer reports it to the model), usage from ``prompt_tokens`` / ``completion_tokens`` /
+``prompt_tokens_details.cached_tokens``; ``finish_reason`` stop/tool_calls/length ->
+end_turn/tool_use/max_tokens.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from .base import LLMRequest, LLMResult, Message, ToolCall, ToolSpec, Usage
+from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+
+NAME = "openai"
+PLACEHOLDER_KEY = "no-key-required"  # a local server ignores it; the SDK insists on a value
+ERROR_PREFIX = "ERROR: "
+
+_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use", "length": "max_tokens"}
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return dict(raw)
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"_unparsed_arguments": raw}
+    return value if isinstance(value, dict) else {"_unparsed_arguments": raw}
+
+
+def to_openai_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    out = []
+    for t in tools:
+        params = dict(t.parameters or {})
+        params.setdefault("type", "object")
+        if params["type"] == "object":
+            params.setdefault("properties", {})
+        out.append({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": params}})
+    return out
+
+
+def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if system:
+        out.append({"role": "system", "content": system})
+    for m in messages:
+        if m.role == "user":
+            out.append({"role": "user", "content": m.content})
+        elif m.role == "assistant":
+            msg: dict[str, Any] = {"role": "assistant", "content": m.content or None}
+            if m.tool_calls:
+                msg["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+                    }
+                    for c in m.tool_calls
+                ]
+            elif not m.content:
+                msg["content"] = ""
+            out.append(msg)
+        elif m.role == "tool":
+            content = m.content
+            if m.is_error and not content.startswith(ERROR_PREFIX):
+                content = ERROR_PREFIX + content
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": content})
+        else:  # pragma: no cover
+            raise ValueError(f"unknown message role {m.role!r}")
+    return out
+
+
+def classify(exc: BaseException) -> Failure:
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure("timeout", detail="request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure("connection", detail=type(exc.__cause__ or exc).__name__)
+    if isinstance(exc, openai.APIStatusError):
+        return Failure(
+            "http",
+            status=exc.status_code,
+            retry_after_s=parse_retry_after(exc.response.headers),
+            detail=_body_message(exc.body) or exc.response.reason_phrase or "",
+        )
+    return Failure("other", detail=f"{type(exc).__name__}: {exc}")
+
+
+def _body_message(body: object) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+    if isinstance(body, str):
+        return body
+    return None
+
+
+class OpenAIProvider:
+    name = NAME
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        max_tokens: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        client: openai.OpenAI | None = None,
+        use_create: bool = False,
+    ):
+        self.model = model
+        self.use_create = use_create
+        self.timeout_s = timeout_s
+        self.max_tokens_cap = max_tokens
+        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        if not api_key:
+            if not base_url:
+                raise ValueError("openai: an API key is required unless base_url names a local server")
+            api_key = PLACEHOLDER_KEY
+        self._key = api_key
+        self.base_url = base_url
+        # base_url None: the SDK reads OPENAI_BASE_URL, else api.openai.com/v1.
+        self._client = client or openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        host = self._client.base_url.host or ""
+        self.official = host == "api.openai.com" or host.endswith(".openai.com")
+
+    def with_model(self, model: str) -> "OpenAIProvider":
+        return OpenAIProvider(
+            model,
+            api_key=self._key,
+            base_url=self.base_url,
+            timeout_s=self.timeout_s,
+            max_tokens=self.max_tokens_cap,
+            retry_policy=self.retry_policy,
+            client=self._client,
+            use_create=self.use_create,
+        )
+
+    def effective_max_tokens(self, request: LLMRequest) -> int:
+        cap = self.max_tokens_cap
+        return min(request.max_tokens, cap) if cap else request.max_tokens
+
+    def build_params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(request.system, request.messages),
+        }
+        limit = self.effective_max_tokens(request)
+        if self.official:
+            params["max_completion_tokens"] = limit
+        else:
+            params["max_tokens"] = limit
+        if request.tools:
+            params["tools"] = to_openai_tools(request.tools)
+        return params
+
+    def complete(self, request: LLMRequest) -> LLMResult:
+        params = self.build_params(request)
+        t0 = time.perf_counter()
+        resp = call_with_retry(
+            (lambda: self._client.chat.completions.create(**params, timeout=self.timeout_s))
+            if self.use_create
+            else (lambda: self._client.post(
+                "/chat/completions",
+                body=params,
+                cast_to=ChatCompletion,
+                options={"timeout": self.timeout_s, "security": {"bearer_auth": True}},
+            )),
+            classify=classify,
+            policy=self.retry_policy,
+            provider=NAME,
+            model=self.model,
+            timeout_s=self.timeout_s,
+            secrets=(self._key,) if self._key != PLACEHOLDER_KEY else (),
+        )
+        return self.parse(resp, time.perf_counter() - t0)
+
+    def parse(self, resp: Any, latency_s: float) -> LLMResult:
+        choices = resp.choices or []
+        if not choices:
+            return LLMResult("", (), self._usage(resp), resp.model or self.model, NAME, latency_s, "no_choices")
+        choice = choices[0]
+        msg = choice.message
+        calls: list[ToolCall] = []
+        for i, tc in enumerate(msg.tool_calls or ()):
+            fn = getattr(tc, "function", None)
+            if fn is not None:
+                name, args = fn.name, parse_arguments(fn.arguments)
+            else:  # a custom (free-text) tool call
+                custom = getattr(tc, "custom", None)
+                name = getattr(custom, "name", "") or ""
+                args = {"input": getattr(custom, "input", "")}
+            calls.append(ToolCall(id=tc.id or f"call_{i}", name=name, arguments=args))
+        if not calls and getattr(msg, "function_call", None) is not None:  # deprecated form
+            fc = msg.function_call
+            calls.append(ToolCall(id="call_0", name=fc.name, arguments=parse_arguments(fc.arguments)))
+        raw_stop = choice.finish_reason or ""
+        stop = _STOP.get(raw_stop, raw_stop or "end_turn")
+        if calls and stop == "end_turn":  # some local servers say "stop" with tool calls
+            stop = "tool_use"
+        text = msg.content or ""
+        if not text and getattr(msg, "refusal", None):
+            text = msg.refusal
+            stop = "refusal" if stop == "end_turn" else stop
+        return LLMResult(
+            text=text,
+            tool_calls=tuple(calls),
+            usage=self._usage(resp),
+            model=resp.model or self.model,
+            provider=NAME,
+            latency_s=latency_s,
+            stop_reason=stop,
+        )
+
+    @staticmethod
+    def _usage(resp: Any) -> Usage:
+        u = getattr(resp, "usage", None)
+        if u is None:
+            return Usage()
+        details = getattr(u, "prompt_tokens_details", None)
+        cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+        return Usage(input_tokens=u.prompt_tokens or 0, output_tokens=u.completion_tokens or 0, cached_tokens=cached)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(model={self.model!r})"

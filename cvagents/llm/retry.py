@@ -1,0 +1,241 @@
+"""The one retry policy for every real provider (the SDKs' own retries are turned off).
+
+Retried: HTTP 408, 409, 429 and 5xx, timeouts and connection errors, with exponential backoff
+and full jitter (``uniform(0, min(max_delay, base * 2**n))``); a ``Retry-After`` header
+(seconds or an HTTP date; also ``retry-after-ms``, and Gemini's ``RetryInfo.retryDelay``)
+replaces the backoff, capped at ``max_retry_after_s``. Anything else (400, 401, 403, 404, 422,
+a malformed response ...) fails at once.
+
+The final failure is a ``ProviderCallError`` (a ``ProviderError``) whose message names the
+provider, the model, the status and the number of attempts, and holds only a short, redacted
+excerpt of what the server said: never a key, even when the server echoes one back.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Any, Callable, Mapping, TypeVar
+
+from ..secrets import redact
+from .base import ProviderError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def is_retryable_status(status: int | None) -> bool:
+    return status is not None and (status in RETRYABLE_STATUS or 500 <= status <= 599)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, as the provider classified it.
+
+    ``kind``: ``"http"`` (``status`` set), ``"timeout"``, ``"connection"`` or ``"other"``.
+    """
+
+    kind: str
+    status: int | None = None
+    retry_after_s: float | None = None
+    detail: str = ""
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind in ("timeout", "connection"):
+            return True
+        if self.kind == "http":
+            return is_retryable_status(self.status)
+        return False
+
+    def describe(self) -> str:
+        if self.kind == "http":
+            return f"HTTP {self.status}"
+        if self.kind == "timeout":
+            return "timed out"
+        if self.kind == "connection":
+            return "connection failed"
+        return "failed"
+
+
+class ProviderCallError(ProviderError):
+    """A call failed for good. Carries what happened, never the request or a key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        status: int | None,
+        attempts: int,
+        kind: str,
+        retryable: bool,
+    ):
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.attempts = attempts
+        self.kind = kind
+        self.retryable = retryable
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (delta-seconds or HTTP date)."""
+    if not headers:
+        return None
+    try:
+        get = headers.get
+    except AttributeError:
+        return None
+    ms = get("retry-after-ms") or get("Retry-After-Ms")
+    if ms:
+        try:
+            v = float(ms) / 1000.0
+            if v >= 0:
+                return v
+        except ValueError:
+            pass
+    raw = get("retry-after") or get("Retry-After")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        v = float(raw)
+        return v if v >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now_ts = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now_ts)
+
+
+def parse_duration(value: Any) -> float | None:
+    """``"23s"`` / ``"1.5s"`` (protobuf Duration JSON) -> seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to retry. ``sleep`` and ``rng`` are injectable for tests."""
+
+    max_retries: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    max_retry_after_s: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    def backoff(self, retry_index: int) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base * 2**retry_index)]."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** min(retry_index, 30)))
+        return self.rng() * ceiling
+
+    def delay_for(self, failure: Failure, retry_index: int) -> float:
+        if failure.retry_after_s is not None:
+            return min(max(0.0, failure.retry_after_s), self.max_retry_after_s)
+        return self.backoff(retry_index)
+
+
+def excerpt(text: Any, limit: int = 200) -> str:
+    """A short, single-line, redacted excerpt of a server's error text."""
+    s = redact(text)
+    s = " ".join(s.split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return redact(s)  # the cut may not split a key shape into something unrecognisable: re-check
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    classify: Callable[[BaseException], Failure],
+    policy: RetryPolicy,
+    provider: str,
+    model: str,
+    timeout_s: float | None = None,
+    secrets: tuple[str, ...] = (),
+) -> T:
+    """Run ``fn`` until it succeeds or the policy gives up; raise ``ProviderCallError`` then.
+
+    ``secrets`` are extra values (the call's key) scrubbed from the message on top of
+    ``redact``'s registry.
+    """
+    attempts = 0
+    total = policy.max_retries + 1
+    while True:
+        attempts += 1
+        try:
+            return fn()
+        except Exception as exc:  # classified below; anything unknown fails at once
+            failure = classify(exc)
+        if failure.retryable and attempts < total:
+            delay = policy.delay_for(failure, attempts - 1)
+            log.info(
+                "%s %s: %s (attempt %d of %d), retrying in %.2fs",
+                provider, model, failure.describe(), attempts, total, delay,
+            )
+            policy.sleep(delay)
+            continue
+        raise _final_error(failure, provider, model, attempts, timeout_s, secrets) from None
+
+
+def _final_error(
+    failure: Failure, provider: str, model: str, attempts: int, timeout_s: float | None, secrets: tuple[str, ...]
+) -> ProviderCallError:
+    what = failure.describe()
+    if failure.kind == "timeout" and timeout_s is not None:
+        what = f"timed out after {timeout_s:g}s"
+    plural = "attempt" if attempts == 1 else "attempts"
+    if failure.retryable:
+        tail = f"after {attempts} {plural} (giving up)"
+    else:
+        tail = f"after {attempts} {plural} (not retryable)"
+    msg = f"{provider} model {model!r}: {what} {tail}"
+    detail = failure.detail
+    for s in secrets:
+        if s:
+            detail = detail.replace(s, "[REDACTED]")
+    detail = excerpt(detail)
+    if detail:
+        msg += f": {detail}"
+    for s in secrets:  # belt and braces: the model name or anything else could not carry it
+        if s:
+            msg = msg.replace(s, "[REDACTED]")
+    return ProviderCallError(
+        redact(msg),
+        provider=provider,
+        model=model,
+        status=failure.status,
+        attempts=attempts,
+        kind=failure.kind,
+        retryable=failure.retryable,
+    )
+
+
+def policy_from_config(max_retries: int, *, sleep: Callable[[float], None] | None = None) -> RetryPolicy:
+    p = RetryPolicy(max_retries=max_retries)
+    if sleep is not None:
+        p.sleep = sleep
+    return p

@@ -21,6 +21,7 @@ def cmd_run(args) -> int:
         meeting_config=args.meeting_config,
         coordination_config=args.coordination_config,
         console=not args.quiet,
+        strict=args.strict,
     )
     print(json.dumps(result))
     return 0
@@ -57,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the planning meetings and executive heartbeats", description="Run the autonomous system: a Planning Team meeting every interval and Executive Team heartbeats between, on the accelerated clock if asked. Ctrl-C stops cleanly after the current step.")
     common(r)
     configs(r)
-    r.add_argument("--provider", default="configured", choices=["configured", "offline"], help="'offline' puts every agent on the built-in offline provider (no keys, no network)")
+    r.add_argument("--provider", default="configured", choices=["configured", "offline"], help="'configured' (default): each agent on its provider from configs/meeting.yaml, falling back to offline without a key; 'offline': every agent on the built-in offline provider (no keys, no network)")
     r.add_argument("--meetings", type=int, help="stop after N meetings and their execution phases")
     r.add_argument("--time-scale", type=float, default=1.0, help="simulated minutes per real minute (600: a 30-minute interval lasts 3 s)")
+    r.add_argument("--strict", action="store_true", help="an agent whose provider has no API key is an error instead of falling back to offline")
     r.add_argument("--quiet", action="store_true", help="log to executive.log only")
     r.set_defaults(fn=cmd_run)
 

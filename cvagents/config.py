@@ -63,7 +63,7 @@ class MeetingProtocol(_Strict):
     rounds: int = Field(default=1, ge=1, le=5)
     max_actions: int = Field(default=20, ge=1, le=50)
     synthesis_retries: int = Field(default=2, ge=0)
-    fallback_moderator: ProviderName = "offline"
+    fallback_moderator: str = Field(default="offline", description="'offline', or a planning agent whose provider synthesises when the moderator's is down")
     summaries_in_context: int = Field(default=3, ge=0)
 
 
@@ -91,6 +91,9 @@ class MeetingConfig(_Strict):
             raise ValueError("agents.moderator: expected a planning agent named 'moderator'")
         if not self.executive_agents():
             raise ValueError("agents: expected at least one agent with team 'executive'")
+        fb = self.meeting.fallback_moderator
+        if fb != "offline" and fb not in self.planning_agents():
+            raise ValueError(f"meeting.fallback_moderator: expected 'offline' or a planning agent's name, got {fb!r}")
         return self
 
     def planning_agents(self) -> dict[str, AgentConfig]:

@@ -26,6 +26,7 @@ from .config import Settings
 from .executive import ActionRun, Executive
 from .handoff import HandoffError, read_handoff
 from .journal import Journal
+from .llm.cost import CostLedger
 from .meeting import Meeting
 from .state import snapshot
 from .team import Teams, build_teams
@@ -71,12 +72,14 @@ class Phase:
 
 
 class Coordinator:
-    def __init__(self, settings: Settings, workspace: Path, options: RunOptions, teams: Teams | None = None, clock: Clock | None = None):
+    def __init__(self, settings: Settings, workspace: Path, options: RunOptions, teams: Teams | None = None, clock: Clock | None = None, ledger: CostLedger | None = None):
         self.settings = settings
         self.cfg = settings.coordination
         self.options = options
         self.ws = Workspace.from_config(workspace, self.cfg).create(settings.project_root)
         self.clock = clock or Clock(options.time_scale)
+        self.ledger = ledger or CostLedger(settings.meeting.budgets)
+        self.ledger.today = lambda: self.clock.now().date().isoformat()  # days follow the run's clock
         self.teams = teams or build_teams(settings)
         self._log_handlers = setup_logging(self.ws, console=options.console)
         self.session_id = options.session_id or f"{stamp(self.clock.now())}_{uuid.uuid4().hex[:6]}"
@@ -90,6 +93,7 @@ class Coordinator:
             max_actions=mc.meeting.max_actions,
             rounds=mc.meeting.rounds,
             synthesis_retries=mc.meeting.synthesis_retries,
+            fallback_moderator=None if mc.meeting.fallback_moderator == "offline" else self.teams.planning[mc.meeting.fallback_moderator].provider,
             max_tokens=mc.defaults.max_tokens,
             record=self.record,
         )
@@ -117,7 +121,9 @@ class Coordinator:
         return ToolContext(self.ws, self.cfg, action_key=key, now=self.clock.now, log=logging.getLogger("cvagents.tools"))
 
     def _write_state(self) -> None:
-        """``reports/rollout_state.json``: the snapshot the agents see, for monitors to read."""
+        """``reports/rollout_state.json``: the snapshot the agents see, for monitors to read;
+        ``reports/costs.json``: spending per agent, meeting and day, and every downgrade."""
+        reports.write_costs(self.ws, self.ledger)
         atomic_write_json(self.ws.reports_dir / "rollout_state.json", {"updated": self.clock.now().isoformat(), "session_id": self.session_id, **self.state()})
 
     def _write_session(self, status: str) -> None:
@@ -170,7 +176,11 @@ class Coordinator:
         state = self.state()
         self.record("meeting_started", {"meeting_id": meeting_id, "number": number, "time": now.isoformat()})
         outcome = self.meeting.hold(meeting_id, number, now.strftime("%Y-%m-%dT%H:%M:%S"), state, self.summaries[-self.settings.meeting.meeting.summaries_in_context:])
-        rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"))
+        outcome.notes.extend(f"Budget downgrade: {d}" for d in self.ledger.downgrade_summary(meeting_id=meeting_id))
+        cost = {}
+        for c in self.ledger.calls(meeting_id=meeting_id):
+            cost[c.agent] = round(cost.get(c.agent, 0.0) + c.cost_usd, 6)
+        rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), cost)
         reports.write_meeting(self.ws, rec)
         self.record("meeting_completed", rec)
         self.meetings_held = number

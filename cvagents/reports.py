@@ -160,3 +160,20 @@ def append_deployments_log(ws: Workspace, rec: dict[str, Any]) -> None:
         path = ws.execution_dir / f"deployments_{rec['timestamp'][:10].replace('-', '')}.log"
         with open(path, "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
+
+
+def write_costs(ws: Workspace, ledger) -> None:
+    """``reports/costs.json``: what the run has spent, for ``cvagents status`` and the monitors."""
+    usage = {a: u.as_dict() for a, u in ledger.usage_by_agent().items()}
+    atomic_write_json(
+        ws.reports_dir / "costs.json",
+        {
+            "total_usd": round(sum(ledger.totals_by_day().values()), 6),
+            "by_agent": ledger.totals_by_agent(),
+            "by_meeting": ledger.totals_by_meeting(),
+            "by_day": ledger.totals_by_day(),
+            "usage_by_agent": usage,
+            "downgrades": [d.as_dict() for d in ledger.downgrades()],
+            "unpriced_models": ledger.unpriced_models(),
+        },
+    )

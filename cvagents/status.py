@@ -44,6 +44,7 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
         "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in stages},
         "latest_metrics": {k: latest.get(k) for k in metrics_store.GATE_FIELDS} if latest else None,
         "session": session,
+        "costs": read_json(ws.reports_dir / "costs.json"),
         "last_lines": list(last),
     }
 
@@ -60,6 +61,14 @@ def format_status(s: dict[str, Any]) -> str:
     m = s["latest_metrics"]
     if m:
         out.append(f"📈 Latest: NDCG@10 {m.get('ndcg_at_10')}, P95 {m.get('latency_p95_ms')} ms, SLO {m.get('slo_compliance')}")
+    c = s.get("costs")
+    if c:
+        out.append(f"💰 Spent: ${c['total_usd']:.4f} in all")
+        out.append("   per agent: " + ", ".join(f"{a} ${v:.4f}" for a, v in sorted(c["by_agent"].items())))
+        out.append("   per meeting: " + ", ".join(f"{m} ${v:.4f}" for m, v in list(c["by_meeting"].items())[-5:]))
+        out.append("   per day: " + ", ".join(f"{d} ${v:.4f}" for d, v in c["by_day"].items()))
+        if c.get("downgrades"):
+            out.append(f"   budget downgrades: {len(c['downgrades'])}")
     if s["session"]:
         out.append(f"🧭 Session {s['session']['session_id']}: {s['session']['status']}")
     out.append("\n📜 Last 10 lines:")

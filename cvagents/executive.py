@@ -149,10 +149,9 @@ class Executive:
         else:
             run.error = f"stopped after {self.max_tool_steps} tool steps without a final answer"
         run.final_text = final
-        if run.error and not run.outcomes:
-            run.status = "failed"
-        else:
-            run.status, err = action_status(run.outcomes, final)
-            run.error = run.error or err
+        status, err = action_status(run.outcomes, final)
+        if run.error and status == "succeeded":
+            status = "failed"  # the model stopped answering or ran out of steps mid-action
+        run.status, run.error = status, run.error or err
         run.duration_s = time.perf_counter() - t0
         return run

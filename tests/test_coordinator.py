@@ -85,8 +85,8 @@ def test_each_meeting_once_and_every_action_once(tmp_path):
     assert len(keys) == len(set(keys)) == 12
 
 
-def test_ctrl_c_stops_cleanly_after_the_current_step(tmp_path):
-    ws = tmp_path / "ws"
+def test_ctrl_c_stops_cleanly_after_the_current_step(seeded_workspace):
+    ws = seeded_workspace
     p = subprocess.Popen(
         [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--time-scale", "1", "--workspace", str(ws)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -76,8 +76,8 @@ def test_execution_reports_follow_priority_and_record_tools(demo):
     for order in by_meeting.values():
         assert order == sorted(order)  # HIGH -> MEDIUM -> LOW across the phase
     assert {"create_v1_artifacts", "deploy_model", "run_evaluation", "collect_metrics", "run_rollback_drill"} <= seen_tools
-    log = list((ws / "reports" / "execution").glob("deployments_*.log"))
-    assert log and "deploy_model stage=shadow" in log[0].read_text()
+    logs = "".join(f.read_text() for f in sorted((ws / "reports" / "execution").glob("deployments_*.log")))
+    assert "deploy_model stage=shadow" in logs and "✅" in logs
 
 
 def test_metrics_and_shadow_deployment(demo):

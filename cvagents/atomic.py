@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .crashpoints import crashpoint
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
@@ -22,6 +24,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        crashpoint(f"atomic:{path.name}")  # crash tests: the temp file is written, not yet in place
         os.replace(tmp, path)
     except BaseException:
         try:

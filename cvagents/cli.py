@@ -22,8 +22,23 @@ def cmd_run(args) -> int:
         coordination_config=args.coordination_config,
         console=not args.quiet,
         strict=args.strict,
+        resume_from=args.resume_from,
+        new_session=args.new_session,
+        mirror_to=args.mirror_to,
+        session_id=args.session_id,
+        start_time=args.start_time,
+        manual_clock=args.manual_clock,
     )
     print(json.dumps(result))
+    return 0
+
+
+def cmd_rebuild_reports(args) -> int:
+    from .config import Settings, default_project_root
+    from .rebuild import rebuild_reports
+
+    settings = Settings(Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config)
+    print(json.dumps(rebuild_reports(Path(args.workspace), args.session, settings=settings)))
     return 0
 
 
@@ -40,6 +55,21 @@ def cmd_create_artifacts(args) -> int:
 
     summary = create_artifacts(Path(args.workspace), variant=args.variant, seed=args.seed)
     print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_approve(args) -> int:
+    from .approval import approve
+    from .config import Settings, default_project_root
+    from .workspace import Workspace
+
+    settings = Settings(Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config)
+    cfg = settings.coordination
+    ws = Workspace.from_config(Path(args.workspace), cfg)
+    rec = approve(ws, cfg, args.stage, sha=args.sha, by=args.by, note=args.note or "")
+    print(json.dumps(rec, indent=2))
+    if not rec["required"]:
+        print(f"note: {args.stage} is not under rollout.require_approval; the approval is recorded but not needed", file=sys.stderr)
     return 0
 
 
@@ -63,7 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--time-scale", type=float, default=1.0, help="simulated minutes per real minute (600: a 30-minute interval lasts 3 s)")
     r.add_argument("--strict", action="store_true", help="an agent whose provider has no API key is an error instead of falling back to offline")
     r.add_argument("--quiet", action="store_true", help="log to executive.log only")
+    r.add_argument("--new-session", action="store_true", help="start a new session even if the workspace has an unfinished one (by default it is continued)")
+    r.add_argument("--resume-from", metavar="MIRROR", help="restore the workspace from this mirror (a folder, e.g. on Google Drive, or an fsspec URL) and continue its session; the run keeps mirroring there")
+    r.add_argument("--mirror-to", metavar="TARGET", help="mirror the session and reports to this folder or fsspec URL (overrides mirror.target)")
+    r.add_argument("--session-id", help="continue, or start, the session with this id")
+    r.add_argument("--start-time", help="a new session's simulated start time, ISO 8601 (default: now)")
+    r.add_argument("--manual-clock", action="store_true", help="steps take no simulated time: the schedule runs as fast as the machine allows (tests, benchmarks)")
     r.set_defaults(fn=cmd_run)
+
+    rb = sub.add_parser("rebuild-reports", help="rebuild reports/ from a session's journal", description="Rewrite the meeting reports, execution reports, deployment logs, handoff, rollout_state.json and costs.json from the session's journal (the source of truth).")
+    common(rb)
+    configs(rb)
+    rb.add_argument("--session", help="the session id (default: the newest session)")
+    rb.set_defaults(fn=cmd_rebuild_reports)
 
     s = sub.add_parser("status", help="quick status of a workspace", description="The system guide's quick status: meetings held, tools succeeded/failed, essential files, stages, last log lines.")
     common(s)
@@ -75,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--variant", default="v1", choices=["v1", "degraded"], help="'degraded' builds a deliberately worse candidate (research/v1_degraded.pth)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_create_artifacts)
+
+    a = sub.add_parser("approve", help="approve the promotion waiting for a stage (rollout.require_approval)", description="Record a human's approval for promoting the version live in the previous stage to STAGE (bound to that artifact's sha256). A run waiting at that step promotes it at its next meeting.")
+    common(a)
+    configs(a)
+    a.add_argument("--stage", required=True, help="the stage to approve, e.g. production")
+    a.add_argument("--sha", help="the artifact's sha256 (or a prefix of the candidate's); default: the version live in the previous stage")
+    a.add_argument("--by", help="who approves (default: the login name)")
+    a.add_argument("--note", help="a note kept with the approval")
+    a.set_defaults(fn=cmd_approve)
     return p
 
 

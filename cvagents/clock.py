@@ -36,6 +36,11 @@ class Clock:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def jump_to(self, when: datetime) -> None:
+        """Continue simulated time from ``when`` (a resumed run picks up where the journal ended)."""
+        self._start_sim = when
+        self._start_real = time.monotonic()
+
 
 class ManualClock(Clock):
     """Simulated time that moves only when the loop sleeps: steps take no simulated time, so a
@@ -53,6 +58,9 @@ class ManualClock(Clock):
             return False
         self._now = max(self._now, when)
         return True
+
+    def jump_to(self, when: datetime) -> None:
+        self._now = when
 
 
 def stamp(t: datetime) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +30,14 @@ EXECUTIVE_ROLES = (
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or holds a value of the wrong kind."""
+
+
+class KeyedValueError(ValueError):
+    """A check across keys that names the key at fault itself (reported as ``key: message``)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
 
 
 class _Strict(BaseModel):
@@ -138,45 +147,134 @@ class Schedule(_Strict):
         return self
 
 
-class Gates(_Strict):
-    ndcg_at_10_min: float = Field(default=0.72, ge=0, le=1)
-    latency_p95_ms_max: float = Field(default=50.0, gt=0)
-    slo_compliance_min: float = Field(default=0.99, ge=0, le=1)
-    p0_incidents_max: int = Field(default=0, ge=0)
-    rollback_test_required: bool = True
+GateOp = Literal[">=", ">", "<=", "<", "=="]
+
+
+class GateDef(_Strict):
+    """One gate: a metric an evaluator produces, compared with a threshold."""
+
+    metric: str = Field(description="a metric produced by an evaluator (see cvagents.evaluators.METRIC_SOURCES)")
+    op: GateOp
+    threshold: bool | int | float
+    critical: bool = Field(default=False, description="a critical gate fails the stage at once, even on too little evidence")
+
+
+class StagePlan(_Strict):
+    """One stage of the rollout: its traffic weight, the evidence it needs and its gates."""
+
+    traffic: float = Field(ge=0, le=1, description="share of live traffic the candidate serves; 0 = shadow (mirrored, never served)")
+    min_requests: int = Field(default=0, ge=0, description="requests the candidate must have answered (replayed) before its gates can pass")
+    min_observed_minutes: float = Field(default=0, ge=0, description="traffic time (simulated minutes replayed) the candidate must have been observed")
+    gates: tuple[str, ...] = Field(default=(), description="names of gates under rollout.gates")
+
+
+class Slo(_Strict):
+    latency_objective_ms: float = Field(default=50.0, gt=0, description="a request answered without error within this is SLO-compliant")
+
+
+class Incidents(_Strict):
+    """What counts as a P0 incident in one traffic replay."""
+
+    p0_error_rate: float = Field(default=0.01, ge=0, le=1, description="the candidate's error rate above this bound is a P0")
+    p0_on_crash: bool = Field(default=True, description="the candidate failing to load or crashing is a P0")
+
+
+class Replay(_Strict):
+    """How validation queries are replayed as live traffic."""
+
+    requests_per_minute: float = Field(default=120.0, gt=0, description="simulated traffic rate: a replay of m minutes routes m × this many requests")
+    default_minutes: float = Field(default=10.0, gt=0)
+    max_minutes: float = Field(default=240.0, gt=0, description="the most one replay may cover")
+    warmup_requests: int = Field(default=10, ge=0, description="untimed requests per model before timing starts")
+
+
+DEFAULT_GATES: dict[str, dict[str, Any]] = {
+    "ndcg_at_10": {"metric": "ndcg_at_10_ci95_low", "op": ">=", "threshold": 0.72},
+    "latency_p95_ms": {"metric": "latency_p95_ms", "op": "<", "threshold": 50.0},
+    "slo_compliance": {"metric": "slo_compliance", "op": ">=", "threshold": 0.99},
+    "p0_incidents": {"metric": "p0_incidents", "op": "<=", "threshold": 0, "critical": True},
+    "rollback_test": {"metric": "rollback_test_passed", "op": "==", "threshold": True},
+}
+_ALL_GATES = tuple(DEFAULT_GATES)
+DEFAULT_PLAN: dict[str, dict[str, Any]] = {
+    "shadow": {"traffic": 0.0, "min_requests": 1000, "min_observed_minutes": 10, "gates": _ALL_GATES},
+    "5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30, "gates": _ALL_GATES},
+    "20_percent": {"traffic": 0.2, "min_requests": 500, "min_observed_minutes": 30, "gates": _ALL_GATES},
+    "50_percent": {"traffic": 0.5, "min_requests": 2000, "min_observed_minutes": 60, "gates": _ALL_GATES},
+    "production": {"traffic": 1.0, "min_requests": 5000, "min_observed_minutes": 60, "gates": _ALL_GATES},
+}
 
 
 class Rollout(_Strict):
-    stages: tuple[str, ...] = STAGES
-    traffic: dict[str, float] = {
-        "shadow": 0.0,
-        "5_percent": 0.05,
-        "20_percent": 0.2,
-        "50_percent": 0.5,
-        "production": 1.0,
-    }
-    gates: Gates = Gates()
+    """The stage plan, in order (``stages`` is a mapping: iterating it gives the stage names in
+    order, ``stage in stages`` tests a name), the gates the stages name, and the rules around them."""
+
+    stages: dict[str, StagePlan] = Field(default_factory=lambda: {k: StagePlan(**v) for k, v in DEFAULT_PLAN.items()})
+    gates: dict[str, GateDef] = Field(default_factory=lambda: {k: GateDef(**v) for k, v in DEFAULT_GATES.items()})
+    slo: Slo = Slo()
+    incidents: Incidents = Incidents()
+    replay: Replay = Replay()
+    require_approval: tuple[str, ...] = Field(default=(), description="stages a human must approve (cvagents approve) before a deployment to them")
+    drill_before_promotion: bool = Field(default=True, description="a passed rollback drill of the version in the previous stage is needed to promote it")
+    artifact_folders: tuple[str, ...] = Field(default=("research",), description="where a model may be deployed from into the first stage")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.stages)
+
+    def plan(self, stage: str) -> StagePlan:
+        return self.stages[stage]
 
     @field_validator("stages")
     @classmethod
-    def _known_stages(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _some_stages(cls, v: dict[str, StagePlan]) -> dict[str, StagePlan]:
         if not v:
             raise ValueError("expected at least one stage")
-        if len(set(v)) != len(v):
-            raise ValueError("expected each stage once")
         return v
 
     @model_validator(mode="after")
-    def _traffic_per_stage(self) -> "Rollout":
-        missing = [s for s in self.stages if s not in self.traffic]
-        if missing:
-            raise ValueError(f"traffic: expected a weight for every stage, missing {missing}")
+    def _names_known(self) -> "Rollout":
+        for stage, plan in self.stages.items():
+            for g in plan.gates:
+                if g not in self.gates:
+                    raise KeyedValueError(f"rollout.stages.{stage}.gates", f"expected gates defined under rollout.gates ({', '.join(self.gates)}), got {g!r}")
+        for s in self.require_approval:
+            if s not in self.stages:
+                raise KeyedValueError("rollout.require_approval", f"expected stage names ({', '.join(self.stages)}), got {s!r}")
+        for name, g in self.gates.items():
+            if isinstance(g.threshold, bool) and g.op != "==":
+                raise KeyedValueError(f"rollout.gates.{name}.op", f"expected '==' for a true/false threshold, got {g.op!r}")
         return self
+
+
+class Evaluation(_Strict):
+    """Which evaluator measures a model: the demo model's, a user's function, or a script."""
+
+    evaluator: str = Field(default="builtin", description='"builtin", "package.module:function", or a script under a script folder (e.g. research/evaluate_model.py) that prints its metrics as JSON')
+    metrics: tuple[str, ...] = Field(default=(), description="extra metric names a custom evaluator produces, so gates may name them")
+    bootstrap_samples: int = Field(default=1000, ge=0)
+    timeout_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("evaluator")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        if v == "builtin" or re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v) or (v.endswith(".py") and not v.startswith("/")):
+            return v
+        raise ValueError('expected "builtin", "package.module:function" or a relative path to a .py script')
 
 
 class Mirror(_Strict):
     interval_seconds: float = Field(default=10.0, gt=0)
     target: str | None = None
+
+
+class JournalSettings(_Strict):
+    """The session journal's segments and the retention rule that bounds its disk use."""
+
+    segment_max_bytes: int = Field(default=4_000_000, gt=0, description="a segment is closed and a new one opened past this size")
+    fsync: bool = Field(default=True, description="fsync every record (off only for benchmarks)")
+    keep_segments: int = Field(default=4, ge=0, description="closed segments kept as they are; older ones are gzipped into archive/")
+    keep_archived_segments: int | None = Field(default=50, ge=0, description="archived segments kept; older ones are deleted (null: keep all)")
 
 
 class WorkspaceLayout(_Strict):
@@ -200,15 +298,37 @@ class Tools(_Strict):
 class CoordinationConfig(_Strict):
     schedule: Schedule = Schedule()
     rollout: Rollout = Rollout()
+    evaluation: Evaluation = Evaluation()
     mirror: Mirror = Mirror()
+    journal: JournalSettings = JournalSettings()
     workspace: WorkspaceLayout = WorkspaceLayout()
     tools: Tools = Tools()
+
+    @model_validator(mode="after")
+    def _gates_name_produced_metrics(self) -> "CoordinationConfig":
+        """A gate naming a metric that no evaluator produces could never pass: refuse it now."""
+        from .evaluators import METRIC_SOURCES
+
+        produced = set(METRIC_SOURCES) | set(self.evaluation.metrics)
+        for name, g in self.rollout.gates.items():
+            if g.metric not in produced:
+                extra = " (a custom evaluator's metrics go under evaluation.metrics)"
+                raise KeyedValueError(f"rollout.gates.{name}.metric", f"expected a metric an evaluator produces ({', '.join(sorted(produced))}){extra}, got {g.metric!r}")
+        ev = self.evaluation.evaluator
+        if ev.endswith(".py"):
+            parts = Path(ev).parts
+            if ".." in parts or not any(Path(ev).is_relative_to(f) for f in self.tools.script_folders):
+                raise KeyedValueError("evaluation.evaluator", f"expected a script under {', '.join(self.tools.script_folders)} (tools.script_folders), got {ev!r}")
+        return self
 
 
 # --------------------------------------------------------------------------- loading
 
 
 def _describe(err: dict[str, Any]) -> str:
+    keyed = (err.get("ctx") or {}).get("error")
+    if isinstance(keyed, KeyedValueError):
+        return f"{keyed.key}: {keyed.message}"
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":

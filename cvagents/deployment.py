@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json, read_json
+from .crashpoints import crashpoint
 from .hashing import sha256_file
 
 POINTER = "manifest.json"
@@ -59,10 +60,12 @@ def install(stage_dir: Path, source: Path, *, source_label: str, action_id: str,
     vdir.mkdir(parents=True, exist_ok=True)
     tmp = vdir / (source.name + ".partial")
     shutil.copyfile(source, tmp)
+    crashpoint("deploy:partial_copy")
     if sha256_file(tmp) != sha:
         tmp.unlink()
         raise OSError(f"copy of {source} into {vdir} does not match its sha256")
     tmp.replace(vdir / source.name)
+    crashpoint("deploy:after_copy")
     manifest = {
         "stage": stage_dir.name,
         "version": version,
@@ -74,6 +77,7 @@ def install(stage_dir: Path, source: Path, *, source_label: str, action_id: str,
         "previous_version": current["version"] if current else None,
     }
     atomic_write_json(vdir / "version.json", manifest)
+    crashpoint("deploy:before_pointer")
     atomic_write_json(stage_dir / POINTER, manifest)
     return manifest
 

@@ -87,6 +87,7 @@ class Executive:
         max_tool_steps: int = 6,
         max_tokens: int = 1500,
         record: Callable[[str, dict], None] | None = None,
+        memo: Callable[[str, str, int, str], Any] | None = None,
     ):
         self.agents = agents
         self.registry = registry
@@ -94,6 +95,8 @@ class Executive:
         self.max_tool_steps = max_tool_steps
         self.max_tokens = max_tokens
         self.record = record or (lambda kind, data: None)
+        # A journal-backed memo: (action id, agent, step, prompt hash) -> an LLMResult already paid for.
+        self.memo = memo or (lambda key, agent, step, h: None)
 
     def next_actions(self, actions: list[HandoffAction], meeting_id: str, finished: set[str], n: int) -> list[HandoffAction]:
         return [a for a in by_priority(actions) if action_key(meeting_id, a.id) not in finished][:n]
@@ -127,12 +130,15 @@ class Executive:
                 max_tokens=agent.config.max_tokens or self.max_tokens,
                 context={"state": state, "action": action.model_dump(), "action_id": key},
             )
-            try:
-                res = agent.provider.complete(req)
-            except Exception as e:
-                run.error = f"{agent.name} did not answer: {e}"
-                break
-            self.record("agent_response", {"action_id": key, "agent": agent.name, "purpose": "action", "step": step, "prompt_hash": prompt_hash(req), **res.as_dict()})
+            h = prompt_hash(req)
+            res = self.memo(key, agent.name, step, h)
+            if res is None:
+                try:
+                    res = agent.provider.complete(req)
+                except Exception as e:
+                    run.error = f"{agent.name} did not answer: {e}"
+                    break
+                self.record("agent_response", {"action_id": key, "agent": agent.name, "purpose": "action", "step": step, "prompt_hash": h, **res.as_dict()})
             if not res.tool_calls:
                 final = res.text
                 break
@@ -140,11 +146,12 @@ class Executive:
             for call in res.tool_calls:
                 outcome = self.registry.call(ctx, call.name, call.arguments)
                 run.outcomes.append(outcome)
-                self.record("tool_call", {"action_id": key, "agent": agent.name, **outcome.as_dict()})
-                mark = "✅" if outcome.ok else "❌"
-                args = ", ".join(f"{k}={v}" for k, v in outcome.arguments.items())
-                detail = "" if outcome.ok else f" — {outcome.status}: {outcome.result.get('reason') or outcome.result.get('error')}"
-                log.info("[TOOL] %s(%s) %s%s", outcome.tool, args, mark, detail)
+                if not getattr(outcome, "replayed", False):  # a result replayed from the journal is there already
+                    self.record("tool_call", {"action_id": key, "agent": agent.name, **outcome.as_dict()})
+                    mark = "✅" if outcome.ok else "❌"
+                    args = ", ".join(f"{k}={v}" for k, v in outcome.arguments.items())
+                    detail = "" if outcome.ok else f" — {outcome.status}: {outcome.result.get('reason') or outcome.result.get('error')}"
+                    log.info("[TOOL] %s(%s) %s%s", outcome.tool, args, mark, detail)
                 messages.append(Message("tool", _result_text(outcome), tool_call_id=call.id, name=call.name, is_error=not outcome.ok))
         else:
             run.error = f"stopped after {self.max_tool_steps} tool steps without a final answer"

@@ -36,7 +36,7 @@ try:  # Linux / macOS; without it there is simply no single-writer guard.
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Record", "JournalError", "Journal", "apply_retention", "SEGMENT_RE", "INDEX_NAME"]
+__all__ = ["Record", "JournalError", "Journal", "apply_retention", "prune_archives", "SEGMENT_RE", "INDEX_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -401,8 +401,8 @@ class Journal:
         _fsync_dir(self.directory)
 
     def _archived_last_seq(self) -> int:
-        segs = _load_index(self.directory)["segments"]
-        return max((s["last_seq"] for s in segs), default=0)
+        index = _load_index(self.directory)
+        return max((s["last_seq"] for s in index["segments"]), default=index.get("pruned_through_seq", 0))
 
     # ---- writing
 
@@ -682,3 +682,26 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
         _fsync_dir(jd)
         done.append(entry)
     return done
+
+
+def prune_archives(journal_dir: str | os.PathLike, keep_archived: int) -> list[dict]:
+    """Delete archived segments beyond the newest ``keep_archived`` (the retention rule's bound
+    on disk use). The index drops them first (and remembers ``pruned_through_seq``), then the
+    files go, so a crash in between leaves only an unlisted file. Returns the dropped entries."""
+    if keep_archived < 0:
+        raise ValueError("keep_archived must be >= 0")
+    jd = Path(journal_dir)
+    index = _load_index(jd)
+    entries = sorted(index["segments"], key=lambda e: e["first_seq"])
+    victims = entries[: max(0, len(entries) - keep_archived)]
+    if not victims:
+        return []
+    index["segments"] = entries[len(victims):]
+    index["pruned_through_seq"] = max(index.get("pruned_through_seq", 0), victims[-1]["last_seq"])
+    _atomic_write(jd / INDEX_NAME, json.dumps(index, indent=1).encode())
+    for e in victims:
+        try:
+            (jd / e["archive"]).unlink()
+        except FileNotFoundError:
+            pass
+    return victims

@@ -154,12 +154,25 @@ def deployment_lines(rec: dict[str, Any]) -> list[str]:
     return lines
 
 
+def deployments_log_path(ws: Workspace, rec: dict[str, Any]) -> Path:
+    return ws.execution_dir / f"deployments_{rec['timestamp'][:10].replace('-', '')}.log"
+
+
 def append_deployments_log(ws: Workspace, rec: dict[str, Any]) -> None:
+    """Add the heartbeat's lines to the day's log: the whole file is replaced atomically, and
+    lines already at its end (a heartbeat whose reports are written again after a crash) are
+    not added twice."""
     lines = deployment_lines(rec)
     if lines:
-        path = ws.execution_dir / f"deployments_{rec['timestamp'][:10].replace('-', '')}.log"
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        path = deployments_log_path(ws, rec)
+        block = "\n".join(lines) + "\n"
+        try:
+            old = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old = ""
+        if old.endswith(block):
+            return
+        atomic_write_text(path, old + block)
 
 
 def write_costs(ws: Workspace, ledger) -> None:

@@ -247,3 +247,28 @@ def load_keys(
     colab: Callable[[str], str | None] | None | bool = True,
 ) -> KeyStore:
     return KeyStore(environ=environ, dotenv_path=dotenv_path, colab=colab)
+
+
+def colab_secrets_to_environ(
+    names: Iterable[str] = STANDARD_KEY_NAMES,
+    environ: "os._Environ[str] | dict[str, str] | None" = None,
+    colab: Callable[[str], str | None] | None | bool = True,
+) -> list[str]:
+    """Copy the keys found in Colab Secrets into this kernel's environment (a variable already
+    set is left alone) and return the names copied. The notebooks call this in the interactive
+    kernel, because Colab only answers ``userdata.get`` there, not from the run's threads or from
+    papermill parameters (which are saved in the output notebook). Off Colab it copies nothing."""
+    env = os.environ if environ is None else environ
+    get = _colab_getter() if colab is True else (colab or None)
+    copied = []
+    if get is None:
+        return copied
+    for name in names:
+        if env.get(name):
+            continue
+        value = get(name)
+        if value:
+            register_secret(value)
+            env[name] = value
+            copied.append(name)
+    return copied

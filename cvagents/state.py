@@ -1,5 +1,6 @@
 """The run's state as the agents see it: one JSON-ready snapshot computed from the workspace
-(artifacts, stage pointers, metrics, gates) and from the executive's last phase.
+(artifacts, stage pointers, metrics, gates, the controller's decisions and approvals) and from
+the executive's last phase.
 
 The agenda, every agent's prompt and the offline provider all read this one snapshot, so the
 same workspace gives the same snapshot.
@@ -8,24 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import deployment, metrics_store, rollout
+from . import approval, decisions, deployment, metrics_store, rollout
 from .config import CoordinationConfig
 from .hashing import sha256_file
 from .workspace import Workspace
 
 
-def rejected_shas(metrics: dict[str, Any], cfg: CoordinationConfig) -> set[str]:
-    """Artifacts whose measurements failed a gate at any stage: never redeployed by a plan."""
+def rejected_shas(metrics: dict[str, Any], cfg: CoordinationConfig, ws: Workspace | None = None) -> set[str]:
+    """Artifacts that failed a gate at any stage: never redeployed by a plan."""
+    if ws is not None:
+        return set(rollout.rejected_shas(ws, cfg, metrics))
     out = set()
-    for rec in metrics.get("history", []):
-        sha = rec.get("model_sha256")
-        if sha and rec.get("stage"):
-            if rollout.verdict(rollout.evaluate_gates({"stages": {rec["stage"]: rec}}, rec["stage"], sha, cfg)) == rollout.FAIL:
-                out.add(sha)
-    for drill in (metrics.get("rollback_drills") or {}).values():
-        if drill.get("passed") is False:
-            out.add(drill.get("model_sha256"))
+    for stage, by_sha in (metrics.get("evidence") or {}).items():
+        if stage in cfg.rollout.stages:
+            out |= {sha for sha in by_sha if rollout.review_stage(metrics, stage, sha, cfg).verdict == rollout.FAIL}
     return out
+
+
+def _short(text: str | None, limit: int = 200) -> str | None:
+    return text if not text or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def snapshot(
@@ -46,32 +48,41 @@ def snapshot(
         stages[stage] = {"version": live["version"], "sha256": live["sha256"]} if live else None
         if live:
             current = stage
+    nxt = rollout.next_stage(cfg, current)
     cur: dict[str, Any] | None = None
+    awaiting = None
     if current:
         live = stages[current]
-        gates = rollout.evaluate_gates(metrics, current, live["sha256"], cfg)
-        rec = (metrics.get("stages") or {}).get(current)
+        r = rollout.review_stage(metrics, current, live["sha256"], cfg, live["version"])
+        ev = metrics_store.evidence(metrics, current, live["sha256"])
+        summ = metrics_store.summary(ev)
         cur = {
             "stage": current,
             "version": live["version"],
             "sha256": live["sha256"],
-            "evaluated": bool(rec and rec.get("model_sha256") == live["sha256"]),
-            "verdict": rollout.verdict(gates),
-            "gates": [g.as_dict() for g in gates],
-            "metrics": {k: rec.get(k) for k in metrics_store.GATE_FIELDS} if rec else None,
+            "traffic": cfg.rollout.stages[current].traffic,
+            "evaluated": bool(ev and ev.get("evaluation")),
+            "verdict": r.verdict,
+            "gates": [g.as_dict() for g in r.gates],
+            "evidence": r.evidence,
+            "metrics": {k: summ.get(k) for k in (*metrics_store.GATE_FIELDS, "top10_overlap", "error_rate")} if summ else None,
         }
-    rejected = rejected_shas(metrics, cfg)
-    g = cfg.rollout.gates
+        if r.verdict == rollout.PASS and nxt and approval.awaiting(ws, cfg, nxt, live["sha256"]):
+            awaiting = {"stage": nxt, "version": live["version"], "sha256": live["sha256"],
+                        "command": f"cvagents approve --workspace {ws.root} --stage {nxt}"}
+    rejected = rollout.rejected_shas(ws, cfg, metrics)
+    recent = [{**{k: d.get(k) for k in ("time", "kind", "stage")}, "reason": _short(d.get("reason"))} for d in decisions.read(ws)[-3:]]
     return {
         "meeting_number": meeting_number,
         "stages_order": list(cfg.rollout.stages),
-        "thresholds": {
-            "ndcg_at_10_min": g.ndcg_at_10_min,
-            "latency_p95_ms_max": g.latency_p95_ms_max,
-            "slo_compliance_min": g.slo_compliance_min,
-            "p0_incidents_max": g.p0_incidents_max,
-            "rollback_test_required": g.rollback_test_required,
+        "thresholds": rollout.thresholds_summary(cfg),
+        "plan": {  # the stage plan of the stages in play: the current one and the next
+            s: {"traffic": p.traffic, "min_requests": p.min_requests, "min_observed_minutes": p.min_observed_minutes,
+                **({"approval": True} if approval.required(cfg, s) else {})}
+            for s, p in cfg.rollout.stages.items() if s in (current, nxt)
         },
+        "replay": {"requests_per_minute": cfg.rollout.replay.requests_per_minute, "default_minutes": cfg.rollout.replay.default_minutes,
+                   "max_minutes": cfg.rollout.replay.max_minutes},
         "artifacts": {
             "model": ws.rel(ws.model_file) if model_sha else None,
             "model_sha256": model_sha,
@@ -80,7 +91,14 @@ def snapshot(
         },
         "stages": stages,
         "current": cur,
-        "next_stage": rollout.next_stage(cfg, current),
+        "next_stage": nxt,
+        "rollout": {
+            "paused": bool(cur and cur["verdict"] == rollout.INCONCLUSIVE),
+            "reason": r.reason if cur and cur["verdict"] != rollout.PASS else None,
+            "awaiting_approval": awaiting,
+            "rejected": {s[:12]: why for s, why in rejected.items()},
+            "recent_decisions": recent,
+        },
         "evaluations_recorded": len(metrics.get("history", [])),
         "last_execution": last_execution or {"succeeded": [], "failed": [], "refused": []},
         "open_actions": open_actions or [],

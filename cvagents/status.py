@@ -31,8 +31,10 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
     essential = {ws.rel(p): p.exists() for p in ws.essential_files()}
     metrics = metrics_store.load(ws.metrics_file)
     latest = metrics.get("latest") or {}
-    sessions = sorted(ws.sessions_dir.glob("session_*/session.json")) if ws.sessions_dir.is_dir() else []
-    session = read_json(sessions[-1]) if sessions else None
+    from .session import sessions as all_sessions
+
+    known = all_sessions(ws.sessions_dir)  # newest last (by the time each session.json was written)
+    session = known[-1]["info"] if known else None
     return {
         "time": datetime.now().strftime("%H:%M:%S"),
         "workspace": str(ws.root),
@@ -44,8 +46,23 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
         "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in stages},
         "latest_metrics": {k: latest.get(k) for k in metrics_store.GATE_FIELDS} if latest else None,
         "session": session,
+        "rollout": _rollout_status(ws),
         "costs": read_json(ws.reports_dir / "costs.json"),
         "last_lines": list(last),
+    }
+
+
+def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
+    """The rollout controller's last review (reports/rollout/controller.json) and its last decision."""
+    c = read_json(ws.reports_dir / "rollout" / "controller.json")
+    if not c:
+        return None
+    from .decisions import read
+
+    last = (read(ws) or [None])[-1]
+    return {
+        "stages": {k: {"status": v.get("status"), "reason": v.get("reason")} for k, v in (c.get("stages") or {}).items() if v.get("version")},
+        "last_decision": {k: last.get(k) for k in ("time", "kind", "stage", "reason")} if last else None,
     }
 
 
@@ -58,6 +75,14 @@ def format_status(s: dict[str, Any]) -> str:
         if not ok:
             out.append(f"   missing: {p}")
     out.append("🚦 Stages: " + ", ".join(f"{k}={v or '—'}" for k, v in s["stages"].items()))
+    r = s.get("rollout")
+    if r:
+        for stage, v in r["stages"].items():
+            if v["status"] != "passed":
+                out.append(f"   {stage}: {v['status']} — {v['reason']}")
+        if r["last_decision"]:
+            d = r["last_decision"]
+            out.append(f"🚦 Last rollout decision: {d['kind']} at {d['stage']} — {d['reason']}")
     m = s["latest_metrics"]
     if m:
         out.append(f"📈 Latest: NDCG@10 {m.get('ndcg_at_10')}, P95 {m.get('latency_p95_ms')} ms, SLO {m.get('slo_compliance')}")
@@ -70,7 +95,17 @@ def format_status(s: dict[str, Any]) -> str:
         if c.get("downgrades"):
             out.append(f"   budget downgrades: {len(c['downgrades'])}")
     if s["session"]:
-        out.append(f"🧭 Session {s['session']['session_id']}: {s['session']['status']}")
+        ses = s["session"]
+        resumes = ses.get("resumes") or 0
+        out.append(f"🧭 Session {ses['session_id']}: {ses['status']}" + (f" (resumed {resumes}×)" if resumes else ""))
+        m = ses.get("mirror")
+        if m:
+            line = f"🪞 Mirror → {m.get('target')}: last success {m.get('last_success') or 'never'}"
+            if m.get("consecutive_failures"):
+                line += f", ❌ failing ({m['consecutive_failures']} in a row, retrying every {m.get('backoff_s', 0):.0f} s): {m.get('last_error')}"
+            elif m.get("last_error"):
+                line += f" (last error {m.get('last_error_at')}: {m['last_error'][:200]})"
+            out.append(line)
     out.append("\n📜 Last 10 lines:")
     out += s["last_lines"]
     return "\n".join(out)

@@ -490,6 +490,8 @@ class Mirror:
         self._tick_lock = threading.Lock()
         self._status_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._kicked = False
         self._thread: threading.Thread | None = None
         self._next_due: float | None = None
         self._status: dict[str, Any] = {
@@ -510,9 +512,16 @@ class Mirror:
         self._thread.start()
         return self
 
+    def kick(self) -> None:
+        """Ask the thread for a tick now (at the end of a meeting or an action), without waiting
+        for it: a slow or failing target never holds up the caller. Backoff after failures holds."""
+        self._kicked = True
+        self._wake.set()
+
     def stop(self, timeout: float | None = 60.0) -> TickResult:
         """Stop the thread and do a final flush (waiting at most ``timeout`` for a hung tick)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         return self.flush(timeout=timeout)
@@ -521,9 +530,15 @@ class Mirror:
         self._next_due = self.clock()
         while not self._stop.is_set():
             wait = max(0.0, (self._next_due or 0.0) - self.clock())
-            if self._stop.wait(min(wait, self.interval_s, _MAX_BACKOFF_S)):
+            kicked = self._kicked and self._status["consecutive_failures"] == 0  # a failing target keeps its backoff
+            if not kicked:
+                self._wake.wait(min(wait, self.interval_s, _MAX_BACKOFF_S))
+                self._wake.clear()
+            if self._stop.is_set():
                 break
-            if self.clock() >= (self._next_due or 0.0):
+            kicked = self._kicked and self._status["consecutive_failures"] == 0
+            if kicked or self.clock() >= (self._next_due or 0.0):
+                self._kicked = False
                 try:
                     self.flush()
                 except Exception:  # noqa: BLE001 - flush() does not raise; belt and braces for the thread
@@ -610,7 +625,7 @@ class Mirror:
                 result.pending -= 1  # gone since the scan; the next scan drops it
                 continue
             try:
-                n = self._copy_one(rel, src, fd)
+                n = self._copy_one(rel, src, fd, scanned[rel])
             except OSError as exc:
                 result.errors.append(f"{rel}: {type(exc).__name__}: {exc}")
                 break  # the target is failing: don't grind through every file
@@ -679,12 +694,21 @@ class Mirror:
         c = self._copied.get(rel)
         return c is None or c.stat != (st.st_size, st.st_mtime_ns, st.st_ino)
 
-    def _copy_one(self, rel: str, src: Path, fd: int) -> int | None:
-        """Copy one changed file; returns bytes written, or None if its content had not changed."""
+    def _copy_one(self, rel: str, src: Path, fd: int, scanned: os.stat_result | None = None) -> int | None:
+        """Copy one changed file; returns bytes written, or None if its content had not changed.
+
+        A journal segment is copied only up to its size when the tick scanned it (``scanned``):
+        every other file is copied later, so the mirror never holds a journal that is ahead of
+        the files it describes (a restored run finds the world at least as far as its journal).
+        """
         st = os.fstat(fd)
         stat_key = (st.st_size, st.st_mtime_ns, st.st_ino)
         prev = self._copied.get(rel)
-        if SEGMENT_RE.match(src.name):
+        is_segment = SEGMENT_RE.match(src.name) is not None
+        if is_segment and scanned is not None and scanned.st_ino == st.st_ino and scanned.st_size < st.st_size:
+            st = scanned  # grew since the scan: the rest goes next tick (the stat key says so)
+            stat_key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if is_segment:
             # Append-only: hash only the new bytes, and copy up to the last complete line.
             incremental = (prev is not None and prev.hasher is not None and prev.stat[2] == st.st_ino
                            and st.st_size >= prev.size

@@ -38,3 +38,32 @@ def seeded_workspace(tmp_path, trained_artifacts) -> Path:
     for sub in ("research", "data"):
         shutil.copytree(trained_artifacts / sub, ws / sub)
     return ws
+
+
+@pytest.fixture(scope="session")
+def degraded_artifacts(trained_artifacts, tmp_path_factory) -> Path:
+    """The deliberately worse candidate (research/v1_degraded.pth, ~5 s to train), made once per
+    session on the same validation set as the v1 model."""
+    from cvagents.models import create_artifacts
+
+    ws = tmp_path_factory.mktemp("degraded")
+    shutil.copytree(trained_artifacts / "data", ws / "data")
+    create_artifacts(ws, variant="degraded")
+    return ws
+
+
+@pytest.fixture(scope="session")
+def run_ws(trained_artifacts, tmp_path_factory) -> Path:
+    """The workspace of one short offline run, shared by the dashboard, plot and browser tests."""
+    from test_dashboard_workspace import run_workspace
+
+    return run_workspace(trained_artifacts, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def ws_copy(run_ws, tmp_path) -> Path:
+    """A copy of that run's reports, metrics and sessions, to change at will."""
+    dst = tmp_path / "ws"
+    for sub in ("reports", "runs/report", "sessions"):
+        shutil.copytree(run_ws / sub, dst / sub)
+    return dst

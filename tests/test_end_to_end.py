@@ -13,7 +13,7 @@ from cvagents.config import EXECUTIVE_ROLES
 def demo(tmp_path_factory):
     ws = tmp_path_factory.mktemp("e2e") / "ws"
     p = subprocess.run(
-        [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--meetings", "3", "--time-scale", "6000", "--workspace", str(ws)],
+        [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--meetings", "3", "--time-scale", "600", "--workspace", str(ws)],  # as `make demo`
         capture_output=True, text=True, timeout=600,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -75,7 +75,7 @@ def test_execution_reports_follow_priority_and_record_tools(demo):
         by_meeting.setdefault(rec["meeting_id"], []).extend(rank[a["priority"]] for a in rec["actions"])
     for order in by_meeting.values():
         assert order == sorted(order)  # HIGH -> MEDIUM -> LOW across the phase
-    assert {"create_v1_artifacts", "deploy_model", "run_evaluation", "collect_metrics", "run_rollback_drill"} <= seen_tools
+    assert {"create_v1_artifacts", "deploy_model", "run_evaluation", "replay_traffic", "collect_metrics", "run_rollback_drill"} <= seen_tools
     logs = "".join(f.read_text() for f in sorted((ws / "reports" / "execution").glob("deployments_*.log")))
     assert "deploy_model stage=shadow" in logs and "✅" in logs
 

@@ -142,3 +142,36 @@ def test_same_state_same_transcript(project_root):
     m = Meeting(build_teams(settings))
     c = render_transcript(meeting_record(m.hold("meeting_20251013_200000", 1, "2025-10-13T20:00:00", s2, []), "2025-10-13T20:00:00"))
     assert c != a
+
+
+def test_missing_traffic_evidence_asks_for_the_replay_minutes_it_needs():
+    g = gates()
+    g[2] = {**g[2], "status": "inconclusive", "source": "traffic"}
+    g.append({"gate": "evidence", "status": "inconclusive", "value": "30 requests / 10 min", "threshold": ">= 150 requests, >= 30 min", "detail": "", "source": "traffic"})
+    s = state(stage="5_percent", verdict="inconclusive", g=g, nxt="20_percent")
+    s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
+    s["replay"] = {"requests_per_minute": 120, "default_minutes": 10, "max_minutes": 240}
+    s["current"]["evidence"] = {"candidate_requests": 30, "observed_minutes": 10}
+    p = plan(s)
+    assert tools_of(p) == [("replay_traffic", {"stage": "5_percent", "minutes": 20.0}), ("collect_metrics", {})]
+    assert p["go_no_go"]["decision"] == "hold"
+
+
+def test_promotion_plans_evidence_for_the_next_stage():
+    s = state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent")
+    s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
+    t = tools_of(plan(s))
+    assert [x[0] for x in t] == ["deploy_model", "run_evaluation", "replay_traffic", "run_rollback_drill", "collect_metrics"]
+    assert t[2] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+
+
+def test_automatic_rollbacks_reach_the_agenda_and_the_risks():
+    s = state(nxt="shadow", rejected=True)
+    s["rollout"] = {"paused": False, "reason": None, "awaiting_approval": None, "rejected": {"abababababab": "failed: ndcg_at_10 0.51 (needs >= 0.72) at shadow"},
+                    "recent_decisions": [{"time": "t", "kind": "rollback", "stage": "shadow", "outcome": "rolled_back", "reason": "rolled back shadow from v0001 to nothing"}]}
+    p = plan(s)
+    assert "ndcg_at_10 0.51" in p["decisions"][0]["rationale"]
+    assert any("Automatic rollback" in r for r in p["risks"])
+    from cvagents.llm.offline_planning import agenda
+
+    assert "rollout controller decision (t): rolled back shadow" in agenda(s, "m")

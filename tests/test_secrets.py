@@ -100,6 +100,16 @@ def test_colab_userdata_used_when_importable(monkeypatch):
     assert ks.get("OPENAI_API_KEY") is None  # SecretNotFoundError -> missing
 
 
+def test_colab_secrets_to_environ_copies_only_what_is_missing_and_registers_it():
+    found = {"ANTHROPIC_API_KEY": "sk-ant-colab-abcdef123456", "OPENAI_API_KEY": "sk-colab-openai-abcdef123456"}
+    env = {"OPENAI_API_KEY": "sk-already-set-abcdef123456"}
+    copied = secrets.colab_secrets_to_environ(environ=env, colab=found.get)
+    assert copied == ["ANTHROPIC_API_KEY"]
+    assert env == {"OPENAI_API_KEY": "sk-already-set-abcdef123456", "ANTHROPIC_API_KEY": "sk-ant-colab-abcdef123456"}
+    assert "colab-abcdef" not in redact("key: sk-ant-colab-abcdef123456")
+    assert secrets.colab_secrets_to_environ(environ={}) == []  # not in Colab: nothing
+
+
 def test_no_colab_outside_colab():
     assert secrets._colab_getter() is None  # google.colab is not installed here
 

@@ -16,6 +16,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from cvagents import sync
 from cvagents.journal import Journal
 from cvagents.sync import MANIFEST_NAME, Mirror, RestoreError, restore
+from waiting import wait_for
 
 
 @pytest.fixture
@@ -32,15 +33,6 @@ def ws(tmp_path):
     (rdir / "handoff/.pending_actions.json.tmp123").write_text("half-written temp: never mirrored")
     yield j, {"trajectories": jdir, "reports": rdir}
     j.close()
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def manifest(target: Path) -> dict:

@@ -103,11 +103,18 @@ def test_skipping_a_stage_or_passing_an_unproven_gate_is_refused(reg, ctx):
 
 
 def _passing_measurements(ctx, stage, ndcg_low=0.80):
+    """An evaluation and (since issue 4: SLO compliance and P0 incidents come from traffic
+    replays, with the stage's minimum evidence) a replay's worth of traffic evidence."""
     live = deployment.live(ctx.workspace.stage_dir(stage))
+    plan = ctx.config.rollout.stages[stage]
     metrics_store.record_evaluation(ctx.workspace.evaluations_dir, {
         "id": f"eval_{stage}", "kind": "evaluation", "time": "t", "stage": stage, "model_sha256": live["sha256"],
         "ndcg_at_10": ndcg_low + 0.02, "ndcg_at_10_ci95": [ndcg_low, ndcg_low + 0.04], "latency_p95_ms": 3.0,
-        "slo_compliance": 1.0, "p0_incidents": 0,
+    })
+    metrics_store.record_evaluation(ctx.workspace.evaluations_dir, {
+        "id": f"traffic_{stage}", "kind": "traffic", "time": "t", "stage": stage, "model_sha256": live["sha256"],
+        "requests": plan.min_requests, "candidate_requests": plan.min_requests, "errors": 0, "within_slo": plan.min_requests,
+        "observed_minutes": plan.min_observed_minutes, "p0_incidents": 0, "serve_latency_p95_ms": 1.0,
     })
 
 
@@ -157,3 +164,24 @@ def test_check_files_reports_missing(reg, ctx):
     assert o.status == "failed" and "runs/report/metrics.json" in o.result["error"]
     o = call(reg, ctx, "check_files", paths=["research/v1_production.pth"])
     assert o.status == "succeeded"
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--model", "../../etc/passwd"], "outside the allowed folders"),
+    (["--model=/etc/shadow"], "outside the allowed folders"),
+    (["~/.ssh/id_rsa"], "home-directory path"),
+    (["--out", "research/../../escape.json"], "outside the allowed folders"),
+    (["--url", "https://example.com/x"], "URL"),
+    (["line\nbreak"], "control characters"),
+])
+def test_script_arguments_that_leave_the_workspace_are_refused(reg, ctx, args, why):
+    (ctx.workspace.research_dir / "probe.py").write_text("print('ran')")
+    o = call(reg, ctx, "run_python_script", path="research/probe.py", args=args)
+    assert o.status == "refused" and why in o.result["reason"]
+
+
+def test_script_arguments_inside_the_workspace_are_fine(reg, ctx):
+    (ctx.workspace.research_dir / "probe.py").write_text("import sys, json; print(json.dumps(sys.argv[1:]))")
+    args = ["--model", "research/v1_production.pth", "--validation-set=data/validation_set", "--bootstrap", "100", "0.5"]
+    o = call(reg, ctx, "run_python_script", path="research/probe.py", args=args)
+    assert o.status == "succeeded" and json.loads(o.result["stdout"]) == args

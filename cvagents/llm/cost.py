@@ -386,6 +386,7 @@ class CostLedger:
                 "downgrades": [d.as_dict() for d in self._downgrades],
                 "unpriced_models": sorted(self._unpriced),
                 "n_calls": self.n_calls,
+                "usage_by_agent": {a: u.as_dict() for a, u in self._usage_by_agent.items()},
             }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -397,6 +398,8 @@ class CostLedger:
                 self._downgrades.append(Downgrade(**d))
             self._unpriced.update(snap.get("unpriced_models") or ())
             self.n_calls += int(snap.get("n_calls") or 0)
+            for a, u in (snap.get("usage_by_agent") or {}).items():
+                self._usage_by_agent[a] = self._usage_by_agent[a] + Usage(**u)
 
 
 class _MeetingScope:

@@ -72,12 +72,24 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     def collect():
         return "collect_metrics", {}
 
+    def replay():
+        minutes = re.search(r"(\d+(?:\.\d+)?)\s*(?:simulated\s+)?min(?:ute)?s?\b", text)
+        args = {"stage": stages[0] if stages else "shadow"}
+        if minutes:
+            args["minutes"] = float(minutes.group(1))
+        return "replay_traffic", args
+
+    def status():
+        return "rollout_status", {}
+
     def check():
         named = re.findall(r"\b((?:research|runs|data|deployment|reports)/[\w./-]*\w)", action)
         return "check_files", {"paths": named} if named else {}
 
     rules = [
         (r"\bdrill", drill),
+        (r"\breplay|\b(?:live|shadow|mirrored)\s+traffic\b", replay),
+        (r"\bapprov|\brollout status\b", status),
         (r"\broll(?:ing)?[ -]?back\b", rollback),
         (r"\bcreate\b.*\b(?:artifacts?|model)\b", create),
         (r"\.py\b", run_script if script else None),
@@ -87,7 +99,7 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
         (r"\b(?:check|verify|files?)\b", check),
     ]
     first = text.split(maxsplit=1)[0] if text.split() else ""
-    leading = {"create": create, "deploy": deploy, "promote": deploy, "evaluate": evaluate, "measure": evaluate, "collect": collect, "check": check, "verify": check}
+    leading = {"create": create, "deploy": deploy, "promote": deploy, "evaluate": evaluate, "measure": evaluate, "collect": collect, "check": check, "verify": check, "replay": replay}
     if first in leading and not re.search(r"\bdrill", text):
         return leading[first]()
     for pattern, fn in rules:

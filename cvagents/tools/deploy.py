@@ -1,12 +1,15 @@
 """deploy_model, rollback_model and run_rollback_drill: the stage side effects.
 
-Every call is idempotent on the action id and checked by the rollout controller first.
+Every call is idempotent on the action id. A deployment is checked by the rollout controller
+first (``rollout.assess_deploy``): a refusal is final, never carried out, and recorded in
+``reports/rollout/decisions.jsonl`` with its reason, like every deployment and rollback.
 """
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import deployment, metrics_store, rollout
+from .. import decisions, deployment, metrics_store, rollout
+from ..crashpoints import crashpoint
 from ..hashing import sha256_file
 from .paths import inside
 from .registry import Tool, ToolContext, ToolFailed, ToolRefused
@@ -47,18 +50,37 @@ def resolve_model(ctx: ToolContext, given: str):
 
 
 def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
+    ws, cfg = ctx.workspace, ctx.config
+    if args.stage not in cfg.rollout.stages:
+        why = f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}"
+        decisions.append(ws, cfg, "refused", stage=args.stage, outcome="refused", reason=why, time=_now(ctx), source="deploy_model", action_id=ctx.action_key)
+        raise ToolRefused(why)
     stage_dir = _stage(ctx, args.stage)
     art, _ = resolve_model(ctx, args.model_path)
     sha = sha256_file(art)
     done = deployment.by_action(stage_dir, ctx.action_key)
     if done:
+        if not any(d.get("action_id") == ctx.action_key and d.get("outcome") == "deployed" for d in decisions.read(ws)):
+            # installed by a run that stopped before recording its decision: record it now
+            decisions.append(ws, cfg, "promotion" if rollout.previous_stage(cfg, args.stage) else "deployment", stage=args.stage, outcome="deployed",
+                             reason="installed before the run stopped; recorded on resume", time=_now(ctx), sha256=done["sha256"],
+                             version=done["version"], source="deploy_model", action_id=ctx.action_key)
         return {"stage": args.stage, **done, "already_done": True}
-    metrics = metrics_store.load(ctx.workspace.metrics_file)
-    why = rollout.check_deploy(ctx.workspace, ctx.config, metrics, args.stage, sha)
-    if why:
-        raise ToolRefused(why)
-    m = deployment.install(stage_dir, art, source_label=ctx.workspace.rel(art), action_id=ctx.action_key, time=_now(ctx))
-    return {"stage": args.stage, **m, "deployed_to": ctx.workspace.rel(stage_dir / "versions" / m["version"])}
+    metrics = metrics_store.load(ws.metrics_file)
+    a = rollout.assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
+    gates = [g.as_dict() for g in a.review.gates] if a.review else []
+    evidence = a.review.evidence if a.review else {}
+    kind = "promotion" if a.previous_stage else "deployment"
+    if not a.allowed:
+        decisions.append(ws, cfg, "refused", stage=args.stage, outcome="refused", reason=a.reason, time=_now(ctx), sha256=sha,
+                         gates=gates, evidence=evidence, thresholds_stage=a.previous_stage or args.stage, source="deploy_model",
+                         action_id=ctx.action_key, requested=kind, model_path=ws.rel(art), **a.extra)
+        raise ToolRefused(a.reason)
+    m = deployment.install(stage_dir, art, source_label=ws.rel(art), action_id=ctx.action_key, time=_now(ctx))
+    d = decisions.append(ws, cfg, kind, stage=args.stage, outcome="deployed", reason=a.reason, time=_now(ctx), sha256=sha, version=m["version"],
+                         gates=gates, evidence=evidence, thresholds_stage=a.previous_stage or args.stage, source="deploy_model",
+                         action_id=ctx.action_key, from_stage=a.previous_stage, model_path=ws.rel(art))
+    return {"stage": args.stage, **m, "deployed_to": ws.rel(stage_dir / "versions" / m["version"]), "decision_id": d["id"], "decision": a.reason}
 
 
 class StageArgs(BaseModel):
@@ -76,6 +98,9 @@ def rollback_model(ctx: ToolContext, args: StageArgs) -> dict:
         raise ToolFailed(f"nothing is deployed to {args.stage}; nothing to roll back")
     prev = live.get("previous_version")
     m = deployment.point_to(stage_dir, prev, action_id=ctx.action_key, time=_now(ctx), reason=f"rollback of {live['version']}")
+    decisions.append(ctx.workspace, ctx.config, "rollback", stage=args.stage, outcome="rolled_back", time=_now(ctx), sha256=live["sha256"],
+                     version=live["version"], reason=f"rolled back {args.stage} from {live['version']} to {prev or 'nothing'} on request",
+                     source="rollback_model", action_id=ctx.action_key, cause="requested", rolled_back_to={"version": prev})
     return {"stage": args.stage, "rolled_back": live["version"], "live_version": prev, "manifest": m}
 
 
@@ -93,11 +118,15 @@ def run_rollback_drill(ctx: ToolContext, args: StageArgs) -> dict:
     if rec_id in done or existing.exists():
         from ..atomic import read_json
 
-        return {**read_json(existing, {}), "already_done": True}
+        rec = read_json(existing, {})
+        if rec.get("passed") is False:  # a replay of a failed drill fails as the drill did
+            raise ToolFailed(f"rollback drill on {args.stage} failed: {rec.get('detail')}")
+        return {**rec, "already_done": True}
     steps = []
     with deployment.drill(stage_dir) as original:
         prev = original.get("previous_version")
         deployment.point_to(stage_dir, prev, action_id=ctx.action_key, time=_now(ctx), reason="rollback drill")
+        crashpoint("drill:rolled_back")
         if prev:
             ok, why = deployment.verify(stage_dir)
             steps.append(f"rolled back to {prev}: {why}")
@@ -130,7 +159,7 @@ def _safe(key: str) -> str:
 
 
 TOOLS = [
-    Tool("deploy_model", "Deploy a model artifact to a rollout stage (versioned copy + manifest with sha256; the live pointer is switched atomically). Refused when it would skip a stage or pass a gate that has not passed.", DeployArgs, deploy_model),
+    Tool("deploy_model", "Deploy a model artifact to a rollout stage (versioned copy + manifest with sha256; the live pointer is switched atomically). Refused when it would skip a stage, promote past a gate that has not passed (or a version without a passed rollback drill, or one awaiting human approval), or deploy an unknown or rejected artifact.", DeployArgs, deploy_model),
     Tool("rollback_model", "Roll a stage back to its previous version (a pointer swap); with no previous version the stage is emptied.", StageArgs, rollback_model),
     Tool("run_rollback_drill", "Rollback drill for a stage: roll back to the previous version, check health, roll forward, verify the checksum. Its result is the 'rollback test' gate.", StageArgs, run_rollback_drill),
 ]

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import metrics_store, rollout, deployment
+from .. import deployment, metrics_store, rollout
 from ..atomic import read_json
+from ..evaluators import EvaluatorError, evaluate
 from ..hashing import sha256_file
 from .deploy import _now, _safe, resolve_model
 from .paths import inside
@@ -18,6 +19,8 @@ class EvalArgs(BaseModel):
 
 
 def run_evaluation(ctx: ToolContext, args: EvalArgs) -> dict:
+    """The configured evaluator (evaluation.evaluator) on one model; the record is evidence for
+    the stage the model is live in (when given as deployment/<stage> or a stage's version)."""
     ws = ctx.workspace
     model, stage = resolve_model(ctx, args.model_path)
     vdir = inside(ws.root, args.validation_set, what="validation_set")
@@ -28,25 +31,26 @@ def run_evaluation(ctx: ToolContext, args: EvalArgs) -> dict:
     existing = read_json(ws.evaluations_dir / f"{rec_id}.json")
     if existing:
         return {**existing, "already_done": True}
-    from ..models import evaluate_model  # torch only when evaluating
-
-    m = evaluate_model(model, vdir)
-    objective = ctx.config.rollout.gates.latency_p95_ms_max
-    lat = m.pop("latencies_ms", None)
+    try:
+        m = evaluate(ctx.config, ws, model, vdir)
+    except EvaluatorError as e:
+        raise ToolFailed(str(e)) from None
+    m.pop("latencies_ms", None)
+    live = deployment.live(ws.stage_dir(stage)) if stage else None
+    if live and live["sha256"] != sha:
+        stage, live = None, None  # an older version of the stage, not the live one: no stage evidence
     rec = {
         "id": rec_id,
         "kind": "evaluation",
         "time": _now(ctx),
         "stage": stage,
-        "version": deployment.live(ws.stage_dir(stage))["version"] if stage else None,
+        "version": live["version"] if live else None,
         "model_path": ws.rel(model),
         "model_sha256": sha,
         "action_id": ctx.action_key,
-        **{k: v for k, v in m.items() if k not in ("model_path", "model_sha256")},
+        "evaluator": ctx.config.evaluation.evaluator,
+        **{k: v for k, v in m.items() if k not in ("model_path", "model_sha256", "id", "kind", "time", "stage", "version", "action_id")},
     }
-    if lat is not None and "slo_compliance" not in rec:
-        rec["slo_compliance"] = round(sum(1 for x in lat if x < objective) / max(1, len(lat)), 6)
-        rec["p0_incidents"] = 0
     metrics_store.record_evaluation(ws.evaluations_dir, rec)
     return rec
 
@@ -64,11 +68,13 @@ def collect_metrics(ctx: ToolContext, args: NoArgs) -> dict:
         live = deployment.live(ws.stage_dir(stage))
         if not live:
             continue
-        gates = rollout.evaluate_gates(metrics, stage, live["sha256"], ctx.config)
+        r = rollout.review_stage(metrics, stage, live["sha256"], ctx.config, live["version"])
         stages[stage] = {
             "version": live["version"],
-            "verdict": rollout.verdict(gates),
-            "gates": {g.gate: {"status": g.status, "value": g.value, "threshold": g.threshold} for g in gates},
+            "verdict": r.verdict,
+            "reason": r.reason,
+            "evidence": r.evidence,
+            "gates": {g.gate: {"status": g.status, "value": g.value, "threshold": g.threshold} for g in r.gates},
         }
     return {
         "metrics_file": ws.rel(ws.metrics_file),
@@ -79,6 +85,6 @@ def collect_metrics(ctx: ToolContext, args: NoArgs) -> dict:
 
 
 TOOLS = [
-    Tool("run_evaluation", "Evaluate a model on the validation set: NDCG@10 with its 95% CI, recall@10, MRR, per-query latency P50/P95/P99, SLO compliance.", EvalArgs, run_evaluation),
-    Tool("collect_metrics", "Merge new evaluation and drill results into runs/report/metrics.json and report every deployed stage's gates.", NoArgs, collect_metrics),
+    Tool("run_evaluation", "Evaluate a model on the validation set with the configured evaluator: NDCG@10 with its 95% CI, recall@10, MRR, per-query latency P50/P95/P99.", EvalArgs, run_evaluation),
+    Tool("collect_metrics", "Merge new evaluation, traffic and drill results into runs/report/metrics.json and report every deployed stage's gates and evidence.", NoArgs, collect_metrics),
 ]

@@ -1,0 +1,121 @@
+"""In-process runs for the resume, rebuild and mirror tests: no torch, a scripted plan, the
+manual clock, and a way to "crash" a run at the n-th provider call (the exception propagates
+out of ``Coordinator.run`` with no clean-up of the run's state: the journal is closed, as the
+kernel closes it for a killed process, and nothing else)."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cvagents.clock import ManualClock
+from cvagents.config import Settings
+from cvagents.coordinator import Coordinator, RunOptions
+from cvagents.journal import Journal
+from cvagents.llm.cost import CostLedger
+from cvagents.llm.factory import build_provider
+from cvagents.llm.offline import OfflineProvider
+from cvagents.team import build_teams
+
+ROOT = Path(__file__).resolve().parent.parent
+START = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+# Torch-free actions the offline executives map onto real tools.
+PLAN = [
+    ("Deploy research/v1_production.pth to shadow.", "ops_commander", "high"),
+    ("Run a rollback drill on shadow.", "rollback_officer", "high"),
+    ("Collect metrics into runs/report/metrics.json.", "compliance_monitor", "medium"),
+    ("Check that the essential files exist (research/v1_production.pth).", "infra_guardian", "low"),
+    ("Check that the essential files exist (data/validation_set).", "infra_guardian", "low"),
+]
+
+
+class Crash(BaseException):
+    """Stands in for a kill: not an Exception, so nothing on the way catches it."""
+
+
+class Scripted(OfflineProvider):
+    """The offline provider with a fixed plan; counts every call (across all agents) and can
+    crash at the n-th one."""
+
+    calls = 0
+    lock = threading.Lock()
+    crash_at: int | None = None
+
+    def __init__(self, plan=PLAN):
+        super().__init__()
+        self.plan = plan
+
+    def complete(self, request):
+        with Scripted.lock:
+            Scripted.calls += 1
+            n = Scripted.calls
+        if Scripted.crash_at is not None and n >= Scripted.crash_at:
+            raise Crash(f"crash at provider call {n}")
+        res = super().complete(request)
+        if request.purpose != "synthesis":
+            return res
+        actions = [{"action": a, "owner": o, "priority": p, "estimated_duration": "5min", "success_criteria": "the tool reports success"} for a, o, p in self.plan]
+        return type(res)(json.dumps({"decisions": [{"decision": "Proceed with shadow", "rationale": "scripted"}], "actions": actions}), (), res.usage, res.model, res.provider, 0.0, "end_turn")
+
+
+def seed(ws: Path) -> Path:
+    """A workspace with a (dummy) model file and validation-set marker: enough for every
+    torch-free tool."""
+    (ws / "research").mkdir(parents=True, exist_ok=True)
+    (ws / "research" / "v1_production.pth").write_bytes(b"not really a model, but an artifact with a sha256\n" * 100)
+    (ws / "data" / "validation_set").mkdir(parents=True, exist_ok=True)
+    (ws / "data" / "validation_set" / "dataset_info.json").write_text('{"version": "1.0"}')
+    return ws
+
+
+def settings(coordination_config: Path | None = None) -> Settings:
+    return Settings(ROOT, None, coordination_config)
+
+
+def coordinator(ws: Path, meetings: int, *, s: Settings | None = None, clock=None, **opts) -> Coordinator:
+    """A coordinator whose agents are wired as in a real run (budgets, costs, the ledger), each
+    on the scripted offline provider."""
+    s = s or settings()
+    clock = clock or ManualClock(START)
+    ledger = CostLedger(s.meeting.budgets)
+    m = s.meeting
+    teams = build_teams(s, lambda name, cfg: build_provider(name, cfg, m.defaults, mode="offline", ledger=ledger, pricing=m.pricing, budgets=m.budgets, offline_provider=Scripted()))
+    opts.setdefault("session_id", "t")
+    return Coordinator(s, ws, RunOptions(meetings=meetings, console=False, **opts), teams, clock=clock, ledger=ledger)
+
+
+def run(ws: Path, meetings: int, *, crash_at: int | None = None, **kw) -> tuple[dict | None, Coordinator]:
+    """Run to the end, or until the crash_at-th provider call; returns (result or None, coordinator)."""
+    Scripted.calls, Scripted.crash_at = 0, crash_at
+    c = coordinator(ws, meetings, **kw)
+    try:
+        return c.run(), c
+    except Crash:
+        return None, c
+    finally:
+        Scripted.crash_at = None
+        if c.mirror is not None:
+            c.mirror.stop(timeout=10)
+            c.mirror = None
+        c.close()
+
+
+def records(ws: Path, session: str = "t") -> list:
+    j = Journal.open(ws / "sessions" / f"session_{session}" / "trajectories", read_only=True)
+    try:
+        return list(j.records(include_archived=True))
+    finally:
+        j.close()
+
+
+def report_files(ws: Path) -> dict[str, object]:
+    """reports/: text files as text, JSON parsed (the order of keys a parallel meeting fills in
+    is not fixed), the workspace path normalised."""
+    out: dict[str, object] = {}
+    for p in sorted((ws / "reports").rglob("*")):
+        if p.is_file():
+            text = p.read_text(encoding="utf-8").replace(str(ws), "<ws>")
+            out[str(p.relative_to(ws))] = json.loads(text) if p.suffix == ".json" else text
+    return out

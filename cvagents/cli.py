@@ -58,6 +58,14 @@ def cmd_create_artifacts(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from .plots import plot_workspace
+
+    for path in plot_workspace(Path(args.workspace), args.out):
+        print(path)
+    return 0
+
+
 def cmd_approve(args) -> int:
     from .approval import approve
     from .config import Settings, default_project_root
@@ -117,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--variant", default="v1", choices=["v1", "degraded"], help="'degraded' builds a deliberately worse candidate (research/v1_degraded.pth)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_create_artifacts)
+
+    pl = sub.add_parser("plot", help="write the dashboards' figures as PNG under reports/plots/", description="Draw the monitors' figures (NDCG@10 with its confidence band, P95 latency and SLO compliance against the gates, tool executions per heartbeat, tokens per agent, agent participation) from a workspace or its mirror, and write them as PNG files.")
+    common(pl)
+    pl.add_argument("--out", help="folder for the PNG files (default: <workspace>/reports/plots)")
+    pl.set_defaults(fn=cmd_plot)
 
     a = sub.add_parser("approve", help="approve the promotion waiting for a stage (rollout.require_approval)", description="Record a human's approval for promoting the version live in the previous stage to STAGE (bound to that artifact's sha256). A run waiting at that step promotes it at its next meeting.")
     common(a)

@@ -16,9 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cvagents.config import load_coordination_config  # noqa: E402
 from cvagents.journal import Journal  # noqa: E402
 from cvagents.sync import Mirror  # noqa: E402
 
+# the segment size a run uses (configs/autonomous_coordination.yaml, journal.segment_max_bytes)
+SEGMENT_MAX_BYTES = load_coordination_config(Path(__file__).resolve().parents[1] / "configs" / "autonomous_coordination.yaml").journal.segment_max_bytes
 TEXT = "The shadow deployment shows NDCG@10 of 0.731 and P95 latency of 41 ms; proceed to 5%. "
 
 
@@ -28,7 +31,7 @@ def payload(i: int) -> dict:
 
 def workspace(root: Path, n: int) -> tuple[Journal, dict[str, Path]]:
     jdir, rdir = root / "sessions/session_1/trajectories", root / "reports"
-    j = Journal.open(jdir, fsync=False)
+    j = Journal.open(jdir, segment_max_bytes=SEGMENT_MAX_BYTES, fsync=False)
     for i in range(n):
         j.append("agent_response", payload(i))
     for k in range(30):  # a few dozen small reports, as after a day of meetings
@@ -83,7 +86,7 @@ def main() -> None:
             print(f"  fsync={fsync!s:5}     {small_j.last_seq:7,} present: {ms(s)}   (open segment {open_kb(small_j):5.0f} kB)")
             print(f"  fsync={fsync!s:5} {big_j.last_seq:11,} present: {ms(b)}   (open segment {open_kb(big_j):5.0f} kB)")
             print(f"  fsync={fsync!s:5} ratio = {ratio:.2f}   (target <= 2)")
-        # Worst case: the open segment nearly full, i.e. ~4 MB copied as a whole file every tick.
+        # Worst case: the open segment nearly full, i.e. segment_max_bytes copied as a whole file every tick.
         room = (reps * 10 + 50) * len(json.dumps(payload(0))) * 1.3
         while big_j.segments()[-1].stat().st_size < big_j.segment_max_bytes - room:
             big_j.append("agent_response", payload(0))

@@ -11,7 +11,8 @@ floor: a bare ``httpx2`` POST of an equivalent body to the same server.
 
     .venv/bin/python benchmarks/bench_llm_overhead.py [--calls 300] [--warmup 30]
 
-Target: median < 5 ms per call. Exit status 1 when a median is over it.
+Target: median < 5 ms per call, by both measures (the server shares this process, so the calling
+thread's CPU time is the stricter one). Exit status 1 when a median is over it.
 """
 from __future__ import annotations
 
@@ -189,14 +190,17 @@ def main() -> int:
                 sent = srv.requests[-1].body if srv.requests else b"{}"
                 floor = raw_floor(kind, srv, sent, args.calls, args.warmup)
                 ours = ours_ms(kind, p, m, req)
-            worst = max(worst, statistics.median(direct[0]), statistics.median(managed[0]))
+            # the server runs in this process, so its handling time can include time the client
+            # thread held the GIL: the calling thread's CPU time is the honest local figure
+            worst = max(worst, statistics.median(direct[0]), statistics.median(managed[0]),
+                        statistics.median(direct[1]), statistics.median(managed[1]))
             worst_ours = max(worst_ours, ours)
             print(f"  {kind:9s} provider          {summary(direct)}")
             print(f"  {kind:9s} + budget/ledger   {summary(managed)}")
             print(f"  {kind:9s} bare httpx2 floor {summary(floor)}   (request {len(sent)} bytes)")
             print(f"  {kind:9s} of which cvagents {ours:6.2f} ms (mapping + estimate + reservation + ledger entry)")
     verdict = "PASS" if worst < TARGET_MS else "OVER"
-    print(f"\nworst median overhead {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}"
+    print(f"\nworst median overhead (wall - server, or client CPU, whichever is larger) {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}"
           f"; cvagents' own share at most {worst_ours:.2f} ms")
     return 0 if worst < TARGET_MS else 1
 

@@ -186,6 +186,7 @@ class Replay(_Strict):
     default_minutes: float = Field(default=10.0, gt=0)
     max_minutes: float = Field(default=240.0, gt=0, description="the most one replay may cover")
     warmup_requests: int = Field(default=10, ge=0, description="untimed requests per model before timing starts")
+    keep_request_logs: int | None = Field(default=200, ge=1, description="per-request logs kept under runs/report/traffic/, newest first (null = keep all); each replay's summary stays in metrics.json")
 
 
 DEFAULT_GATES: dict[str, dict[str, Any]] = {
@@ -271,7 +272,7 @@ class Mirror(_Strict):
 class JournalSettings(_Strict):
     """The session journal's segments and the retention rule that bounds its disk use."""
 
-    segment_max_bytes: int = Field(default=4_000_000, gt=0, description="a segment is closed and a new one opened past this size")
+    segment_max_bytes: int = Field(default=1_000_000, gt=0, description="a segment is closed and a new one opened past this size")
     fsync: bool = Field(default=True, description="fsync every record (off only for benchmarks)")
     keep_segments: int = Field(default=4, ge=0, description="closed segments kept as they are; older ones are gzipped into archive/")
     keep_archived_segments: int | None = Field(default=50, ge=0, description="archived segments kept; older ones are deleted (null: keep all)")

@@ -20,6 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -193,6 +194,7 @@ class Dashboard:
                 redrawn = []
             if self._header_w is not None:
                 self._header_w.value = self.header
+                self.update_controls()
             self.last_refresh_s = time.perf_counter() - t0
             self.refreshes += 1
             return {"seconds": self.last_refresh_s, "redrawn": redrawn, "error": self.error}
@@ -215,8 +217,17 @@ class Dashboard:
 
         if self._box is None:
             self._header_w = w.HTML(value=self.header)
-            self._box = w.VBox([self._header_w, *[p.widget() for p in self.panels]], layout=w.Layout(width="100%"))
+            self._box = w.VBox([self._header_w, *self.controls(), *[p.widget() for p in self.panels]], layout=w.Layout(width="100%"))
+            self.update_controls()
         return self._box
+
+    def controls(self) -> list:
+        """Widgets under the header that act on the run (none by default)."""
+        return []
+
+    def update_controls(self) -> None:
+        """Bring the controls up to date after a refresh (called from the refresh thread too:
+        only widget values and layouts are set)."""
 
     def start(self) -> "Dashboard":
         """Refresh every ``refresh_seconds`` on a background thread (at once if never refreshed)."""
@@ -334,9 +345,62 @@ class ExecutionDashboard(Dashboard):
     title = "Executive Team monitor"
     default_refresh = 30.0
 
-    def __init__(self, workspace, refresh_seconds: float | None = None, *, heartbeats: int = 24, points: int = 200, **kw):
+    def __init__(self, workspace, refresh_seconds: float | None = None, *, heartbeats: int = 24, points: int = 200,
+                 coordination_config=None, **kw):
         self.heartbeats, self.points = heartbeats, points
+        self.coordination_config = coordination_config
+        self.awaiting: dict | None = None  # the promotion waiting for a human (rollout.require_approval)
+        self.is_mirror = False
+        self.approval_message = ""
+        self._approve_w = None
         super().__init__(workspace, refresh_seconds, **kw)
+
+    def controls(self):
+        import ipywidgets as w
+
+        self._approve_w = {
+            "text": w.HTML(value=""),
+            "button": w.Button(description="Approve", button_style="warning", icon="check", layout=w.Layout(width="auto", display="none")),
+        }
+        self._approve_w["button"].on_click(lambda _b: self.approve())
+        return [w.HBox([self._approve_w["button"], self._approve_w["text"]])]
+
+    def approval_html(self) -> str:
+        a = self.awaiting
+        if not a:
+            return self.approval_message
+        what = f"<b>{html.escape(str(a.get('version')))}</b> (sha256 {html.escape(str(a.get('sha256'))[:12])}) is waiting for a human approval before <b>{html.escape(str(a.get('stage')))}</b>"
+        if self.is_mirror:  # the run reads approvals from its own workspace, on the coordinator's VM
+            return f"⏸ {what}. Approve it where the run is: <code>{html.escape(str(a.get('command')))}</code>"
+        return f"⏸ {what}."
+
+    def update_controls(self) -> None:
+        if self._approve_w is None:
+            return
+        self._approve_w["text"].value = self.approval_html()
+        button = self._approve_w["button"]
+        show = bool(self.awaiting) and not self.is_mirror
+        if show:
+            button.description = f"Approve {self.awaiting.get('version')} for {self.awaiting.get('stage')}"
+        button.layout.display = "" if show else "none"
+
+    def approve(self, by: str | None = None) -> dict | None:
+        """Record the approval of the promotion waiting now (what the button does; the same as
+        ``cvagents approve``). Only on the run's own workspace: a mirror is read-only."""
+        a = self.awaiting
+        if not a or self.is_mirror:
+            return None
+        from . import approval
+        from .config import default_project_root, load_coordination_config
+        from .workspace import Workspace
+
+        path = self.coordination_config or default_project_root() / "configs" / "autonomous_coordination.yaml"
+        cfg = load_coordination_config(Path(path))
+        rec = approval.approve(Workspace.from_config(Path(self.workspace), cfg), cfg, a["stage"], sha=a["sha256"], by=by, note="approved from the execution monitor")
+        self.approval_message = f"✅ Approved {html.escape(str(a.get('version')))} for {html.escape(str(a['stage']))}: the run promotes it at its next meeting."
+        self.awaiting = None
+        self.update_controls()
+        return rec
 
     def panel_specs(self):
         return [
@@ -354,12 +418,16 @@ class ExecutionDashboard(Dashboard):
         cur = r.get("current") or {}
         m = e["latest_metrics"] or {}
         c = e["counts"]
+        self.is_mirror = src.is_mirror
+        self.awaiting = (r.get("rollout") or {}).get("awaiting_approval")
         parts = []
         if cur:
             line = f"Stage <b>{html.escape(str(cur.get('stage')))}</b>, version <b>{html.escape(str(cur.get('version')))}</b>, gates <b>{html.escape(str(cur.get('verdict', '—')).upper())}</b>, next: {html.escape(str(r.get('next_stage') or '—'))}"
             if e["paused"]:
                 line += f" · <b style='color:#ef6c00'>PAUSED</b>: {html.escape(str((r.get('rollout') or {}).get('reason') or cur.get('reason') or ''))}"
             parts.append(line)
+            if self.awaiting:
+                parts.append(self.approval_html())
         else:
             parts.append("Nothing deployed yet")
         if m:
@@ -398,9 +466,15 @@ class SystemDashboard(Dashboard):
     title = "Autonomous system — live dashboard"
     default_refresh = 30.0
 
-    def __init__(self, workspace, refresh_seconds: float | None = None, **kw):
-        self.parts = (ExecutionDashboard(workspace, refresh_seconds), PlanningDashboard(workspace, refresh_seconds))
+    def __init__(self, workspace, refresh_seconds: float | None = None, *, coordination_config=None, **kw):
+        self.parts = (ExecutionDashboard(workspace, refresh_seconds, coordination_config=coordination_config), PlanningDashboard(workspace, refresh_seconds))
         super().__init__(workspace, refresh_seconds, **kw)
+
+    def controls(self):
+        return self.parts[0].controls()  # the approval button
+
+    def update_controls(self) -> None:
+        self.parts[0].update_controls()
 
     def panel_specs(self):
         return [(f"{i}.{k}", t, kind) for i, d in enumerate(self.parts) for k, t, kind in d.panel_specs()]

@@ -294,7 +294,7 @@ class Journal:
         cls,
         directory: str | os.PathLike,
         *,
-        segment_max_bytes: int = 4_000_000,
+        segment_max_bytes: int = 1_000_000,
         fsync: bool = True,
         read_only: bool = False,
     ) -> "Journal":

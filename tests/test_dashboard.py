@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from cvagents import approval
+from cvagents.config import load_coordination_config
+from cvagents.workspace import Workspace
 from cvagents.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard, SystemDashboard, _fmt
 from test_dashboard_workspace import ipywidgets7_env, ipywidgets7_overlay
 from waiting import wait_for
@@ -56,6 +59,44 @@ def test_execution_dashboard_shows_the_runs_numbers(run_ws):
     html = {p.key: p._w["body"].value for p in d.panels if p.kind == "html"}
     assert state["stages"]["shadow"]["version"] in html["deployments"]
     assert all(g["gate"] in html["rollout"] for g in state["current"]["gates"])
+
+
+def _awaiting_production(ws) -> str:
+    """Make the workspace's rollout state say that its current version waits for approval."""
+    f = ws / "reports/rollout_state.json"
+    st = json.loads(f.read_text())
+    sha = st["current"]["sha256"]
+    st["rollout"]["awaiting_approval"] = {"stage": "production", "version": st["current"]["version"], "sha256": sha,
+                                          "command": f"cvagents approve --workspace {ws} --stage production"}
+    f.write_text(json.dumps(st))
+    return sha
+
+
+def test_the_approve_button_records_the_approval_the_run_waits_for(ws_copy, project_root):
+    sha = _awaiting_production(ws_copy)
+    d = ExecutionDashboard(ws_copy, refresh_seconds=0)
+    d.widget()
+    d.refresh()
+    button, text = d._approve_w["button"], d._approve_w["text"]
+    assert button.layout.display == "" and button.description.endswith("for production")
+    assert "waiting for a human approval before <b>production</b>" in d.header and "waiting" in text.value
+    button.click()
+    cfg = load_coordination_config(project_root / "configs/autonomous_coordination.yaml")
+    rec = approval.approval(Workspace.from_config(ws_copy, cfg), "production", sha)
+    assert rec is not None and rec["note"] == "approved from the execution monitor"
+    assert button.layout.display == "none" and "Approved" in text.value
+
+
+def test_a_mirror_shows_the_approve_command_instead_of_a_button(ws_copy):
+    _awaiting_production(ws_copy)
+    files = {str(f.relative_to(ws_copy)): {"size": f.stat().st_size} for f in ws_copy.rglob("*") if f.is_file()}
+    (ws_copy / "MANIFEST.json").write_text(json.dumps({"files": files, "written_at": "2026-01-01T00:00:00+00:00"}))
+    d = ExecutionDashboard(ws_copy, refresh_seconds=0)
+    d.widget()
+    d.refresh()
+    assert d._approve_w["button"].layout.display == "none"
+    assert "cvagents approve --workspace" in d._approve_w["text"].value
+    assert d.approve() is None and not (ws_copy / "reports/rollout/approvals").exists()
 
 
 def test_planning_dashboard_shows_actions_with_owner_priority_status(run_ws):

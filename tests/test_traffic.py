@@ -132,6 +132,16 @@ def test_replay_tool_records_evidence_that_adds_up_across_replays(ctx):
     assert m["stages"]["shadow"]["slo_compliance"] == 1.0 and m["stages"]["shadow"]["candidate_requests"] == 1200
 
 
+def test_only_the_newest_request_logs_are_kept_and_the_evidence_still_adds_up(ctx):
+    ws = ctx.workspace
+    r = ctx.config.rollout
+    ctx.config = ctx.config.model_copy(update={"rollout": r.model_copy(update={"replay": r.replay.model_copy(update={"keep_request_logs": 2})})})
+    files = [call(ctx, "replay_traffic", f"m#k{i}", stage="shadow", minutes=1).result["requests_file"] for i in range(3)]
+    assert sorted(p.name for p in (ws.metrics_file.parent / "traffic").iterdir()) == sorted(f.rsplit("/", 1)[1] for f in files[1:])
+    m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
+    assert m["stages"]["shadow"]["candidate_requests"] == 3 * 120  # the summaries are all kept
+
+
 def test_shadow_replay_compares_with_production(ctx, degraded_artifacts):
     ws = ctx.workspace
     # an older model already in production (installed directly: this test is about the replay)

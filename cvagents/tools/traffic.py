@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +70,7 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     per_request = res.pop("per_request")
     log_file = ws.metrics_file.parent / "traffic" / f"{rec_id}.json"
     atomic_write_json(log_file, {"id": rec_id, "stage": args.stage, "version": live["version"], **per_request})
+    prune_request_logs(log_file.parent, rc.replay.keep_request_logs, keep=log_file)
     rec = {
         "id": rec_id,
         "kind": "traffic",
@@ -85,6 +87,18 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     }
     metrics_store.record_evaluation(ws.evaluations_dir, rec)
     return rec
+
+
+def prune_request_logs(folder: Path, limit: int | None, keep: Path) -> list[Path]:
+    """Delete all but the newest ``limit`` per-request logs (never ``keep``, the one just
+    written), so a run that never ends uses bounded disk; returns what was deleted."""
+    if limit is None:
+        return []
+    logs = sorted(folder.glob("traffic_*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    gone = [p for p in logs[: max(0, len(logs) - limit)] if p != keep]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 class StatusArgs(BaseModel):

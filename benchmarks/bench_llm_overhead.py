@@ -45,7 +45,7 @@ from cvagents.llm.retry import RetryPolicy  # noqa: E402
 
 TARGET_MS = 5.0
 MODELS = {"anthropic": "claude-bench", "openai": "gpt-bench", "gemini": "gemini-bench"}
-KEYS = {"anthropic": "sk-ant-bench-0123456789", "openai": "sk-bench-0123456789", "gemini": "AIzaBench0123456789abc"}
+KEYS = {"anthropic": "bench-anthropic-key", "openai": "bench-openai-key", "gemini": "bench-gemini-key"}  # fakes: the server ignores them
 
 
 def realistic_request() -> LLMRequest:

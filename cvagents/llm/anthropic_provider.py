@@ -23,7 +23,7 @@ from typing import Any
 
 import anthropic
 
-from .base import LLMRequest, LLMResult, Message, ToolCall, ToolSpec, Usage
+from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "anthropic"
@@ -108,7 +108,7 @@ def _body_message(body: object) -> str | None:
     return None
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     name = NAME
 
     def __init__(
@@ -147,10 +147,6 @@ class AnthropicProvider:
             cache_system_prompt=self.cache_system_prompt,
             client=self._client,
         )
-
-    def effective_max_tokens(self, request: LLMRequest) -> int:
-        cap = self.max_tokens_cap
-        return min(request.max_tokens, cap) if cap else request.max_tokens
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

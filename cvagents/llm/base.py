@@ -111,3 +111,14 @@ class Provider(Protocol):
     model: str
 
     def complete(self, request: LLMRequest) -> LLMResult: ...
+
+
+class SDKProvider:
+    """What the three SDK-backed providers share: the per-agent output cap."""
+
+    max_tokens_cap: int | None = None
+
+    def effective_max_tokens(self, request: LLMRequest) -> int:
+        """The request's ``max_tokens``, lowered to the agent's configured cap if it has one."""
+        cap = self.max_tokens_cap
+        return min(request.max_tokens, cap) if cap else request.max_tokens

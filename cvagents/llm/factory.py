@@ -23,7 +23,7 @@ import logging
 from typing import Any, Callable, Literal, Mapping, Protocol
 
 from ..secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
-from .base import LLMRequest, LLMResult, Provider, ProviderError
+from .base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
 from .cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
 from .retry import RetryPolicy
 
@@ -117,7 +117,7 @@ class ManagedProvider:
         return (str(meeting) if meeting is not None else None), (str(day) if day is not None else None)
 
     def _estimate(self, p: Any, request: LLMRequest) -> float:
-        cap = p.effective_max_tokens(request) if hasattr(p, "effective_max_tokens") else request.max_tokens
+        cap = p.effective_max_tokens(request) if isinstance(p, SDKProvider) else request.max_tokens
         return estimate_call_usd(p.model, request, self.pricing, max_tokens=cap)
 
     def complete(self, request: LLMRequest) -> LLMResult:

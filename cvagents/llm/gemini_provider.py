@@ -38,7 +38,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from .base import LLMRequest, LLMResult, Message, ToolCall, ToolSpec, Usage
+from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from .retry import Failure, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
 
 NAME = "gemini"
@@ -159,7 +159,7 @@ def _retry_info_delay(details: Any) -> float | None:
 _STOP = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens"}
 
 
-class GeminiProvider:
+class GeminiProvider(SDKProvider):
     name = NAME
 
     def __init__(
@@ -202,10 +202,6 @@ class GeminiProvider:
             client=self._client,
             signatures=self._signatures,
         )
-
-    def effective_max_tokens(self, request: LLMRequest) -> int:
-        cap = self.max_tokens_cap
-        return min(request.max_tokens, cap) if cap else request.max_tokens
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:
         config: dict[str, Any] = {

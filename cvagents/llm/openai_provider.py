@@ -36,7 +36,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import LLMRequest, LLMResult, Message, ToolCall, ToolSpec, Usage
+from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "openai"
@@ -127,7 +127,7 @@ def _body_message(body: object) -> str | None:
     return None
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider):
     name = NAME
 
     def __init__(
@@ -170,10 +170,6 @@ class OpenAIProvider:
             client=self._client,
             use_create=self.use_create,
         )
-
-    def effective_max_tokens(self, request: LLMRequest) -> int:
-        cap = self.max_tokens_cap
-        return min(request.max_tokens, cap) if cap else request.max_tokens
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

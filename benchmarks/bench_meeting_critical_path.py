@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent_backend import AgentBackend, start_servers  # noqa: E402
+from agent_backend import FRESH_STATE as STATE, AgentBackend, start_servers  # noqa: E402
 
 from cvagents.config import Settings  # noqa: E402
 from cvagents.llm.cost import CostLedger  # noqa: E402
@@ -24,13 +24,6 @@ from cvagents.runner import provider_factory  # noqa: E402
 from cvagents.team import build_teams  # noqa: E402
 
 DELAY = 0.200
-STATE = {
-    "meeting_number": 1, "stages_order": ["shadow", "5_percent", "20_percent", "50_percent", "production"],
-    "thresholds": {"ndcg_at_10_min": 0.72, "latency_p95_ms_max": 50.0, "slo_compliance_min": 0.99, "p0_incidents_max": 0, "rollback_test_required": True},
-    "artifacts": {"model": "research/v1_production.pth", "model_sha256": "ab" * 32, "model_rejected": False, "validation_set": True},
-    "stages": {}, "current": None, "next_stage": "shadow", "evaluations_recorded": 0,
-    "last_execution": {"succeeded": [], "failed": [], "refused": []}, "open_actions": [], "failed_actions": [],
-}
 
 
 def main() -> None:

@@ -383,7 +383,8 @@ class Controller:
         # decisions.jsonl is written before controller.json: after a crash between the two, the
         # decisions already written must not be made again.
         last_signature: dict[str, str | None] = {}
-        for rec in decisions.read(ws):
+        recorded = decisions.read(ws)
+        for rec in recorded:
             if rec.get("stage"):
                 last_signature[rec["stage"]] = rec.get("signature")
             if rec.get("kind") == "approved":
@@ -446,7 +447,7 @@ class Controller:
                                          reason=f"approved by {a.get('approved_by')} at {a.get('time')}" + (f": {a['note']}" if a.get("note") else ""), approval=a))
         journaled = int(state.get("journaled_lines") or 0)
         if self.record is not None:
-            all_decisions = decisions.read(ws)
+            all_decisions = recorded + made  # made: the records this review appended
             for rec in all_decisions[journaled:]:
                 self.record("rollout_decision", rec)
             journaled = len(all_decisions)

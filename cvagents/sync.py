@@ -222,6 +222,11 @@ class _LocalTarget:
             written = self._top_up(rel, fd, length)
             if written is not None:
                 return written
+        self._write_new(rel, lambda out: _copy_range(fd, out, 0, length), length, keep_old=grown_from is not None)
+        return length
+
+    def _write_new(self, rel: str, write: Callable[[int], None], length: int, keep_old: bool) -> None:
+        """Write a fresh copy of ``rel`` to a temporary file with ``write(out_fd)``, then publish it."""
         path, tmp = self._prepare(rel)
         try:
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -230,7 +235,7 @@ class _LocalTarget:
             path, tmp = self._prepare(rel)
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _copy_range(fd, out, 0, length)
+            write(out)
             if self.fsync:
                 os.fsync(out)
         except BaseException:
@@ -238,8 +243,7 @@ class _LocalTarget:
             tmp.unlink(missing_ok=True)
             raise
         os.close(out)
-        self._publish(tmp, path, rel, length, keep_old=grown_from is not None)
-        return length
+        self._publish(tmp, path, rel, length, keep_old=keep_old)
 
     def _top_up(self, rel: str, fd: int, length: int) -> int | None:
         have = self._stages.pop(rel, None)
@@ -279,20 +283,12 @@ class _LocalTarget:
         return set(self._stages)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        path, tmp = self._prepare(rel)
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
+        def write(out: int) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(out, view):]
-            if self.fsync:
-                os.fsync(out)
-        except BaseException:
-            os.close(out)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(out)
-        self._publish(tmp, path, rel, len(data), keep_old=False)
+
+        self._write_new(rel, write, len(data), keep_old=False)
 
     def sync_dirs(self) -> None:
         """fsync the folders renamed into, so the renames themselves are durable."""

@@ -8,12 +8,21 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any
 
 from cvagents.llm.offline import choose_tool
 from cvagents.llm.offline_planning import plan
 
 from llm_servers import LLMServer, Received, Reply, anthropic_message, gemini_response, openai_completion
+
+
+# A fresh rollout, as the state snapshot gives it to a first meeting: model built, nothing deployed.
+FRESH_STATE = {
+    "meeting_number": 1, "stages_order": ["shadow", "5_percent", "20_percent", "50_percent", "production"],
+    "thresholds": {"ndcg_at_10_min": 0.72, "latency_p95_ms_max": 50.0, "slo_compliance_min": 0.99, "p0_incidents_max": 0, "rollback_test_required": True},
+    "artifacts": {"model": "research/v1_production.pth", "model_sha256": "ab" * 32, "model_rejected": False, "validation_set": True},
+    "stages": {}, "current": None, "next_stage": "shadow", "evaluations_recorded": 0,
+    "last_execution": {"succeeded": [], "failed": [], "refused": []}, "open_actions": [], "failed_actions": [],
+}
 
 
 def _texts(kind: str, body: dict) -> tuple[str, int, bool]:

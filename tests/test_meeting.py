@@ -4,18 +4,12 @@ import threading
 import time
 
 from cvagents.config import Settings
-from cvagents.llm.base import LLMResult, ProviderError, Usage
+from cvagents.llm.base import LLMResult, ProviderError
 from cvagents.llm.offline import OfflineProvider
 from cvagents.meeting import Meeting
 from cvagents.team import build_teams
 
-STATE = {
-    "meeting_number": 1, "stages_order": ["shadow", "5_percent", "20_percent", "50_percent", "production"],
-    "thresholds": {"ndcg_at_10_min": 0.72, "latency_p95_ms_max": 50.0, "slo_compliance_min": 0.99, "p0_incidents_max": 0, "rollback_test_required": True},
-    "artifacts": {"model": "research/v1_production.pth", "model_sha256": "ab" * 32, "model_rejected": False, "validation_set": True},
-    "stages": {}, "current": None, "next_stage": "shadow", "evaluations_recorded": 0,
-    "last_execution": {"succeeded": [], "failed": [], "refused": []}, "open_actions": [], "failed_actions": [],
-}
+from agent_backend import FRESH_STATE as STATE
 
 
 class Down:

@@ -196,9 +196,7 @@ class AnthropicProvider(SDKProvider):
             output_tokens=u.output_tokens or 0,
             cached_tokens=cache_read,
         )
-        stop = msg.stop_reason or ("tool_use" if calls else "end_turn")
-        if calls and stop == "end_turn":
-            stop = "tool_use"
+        stop = self.stop_with_calls(msg.stop_reason or "end_turn", bool(calls))
         return LLMResult(
             text="".join(texts),
             tool_calls=tuple(calls),
@@ -208,9 +206,3 @@ class AnthropicProvider(SDKProvider):
             latency_s=latency_s,
             stop_reason=stop,
         )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(model={self.model!r})"

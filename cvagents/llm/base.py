@@ -114,11 +114,25 @@ class Provider(Protocol):
 
 
 class SDKProvider:
-    """What the three SDK-backed providers share: the per-agent output cap."""
+    """What the three SDK-backed providers share: the per-agent output cap, the stop-reason rule
+    for tool calls, closing the SDK client, and a repr that never shows the key."""
 
+    model: str
     max_tokens_cap: int | None = None
+    _client: Any
 
     def effective_max_tokens(self, request: LLMRequest) -> int:
         """The request's ``max_tokens``, lowered to the agent's configured cap if it has one."""
         cap = self.max_tokens_cap
         return min(request.max_tokens, cap) if cap else request.max_tokens
+
+    @staticmethod
+    def stop_with_calls(stop: str, has_calls: bool) -> str:
+        """A normal end with tool calls is ``tool_use`` (some servers say "stop" with them)."""
+        return "tool_use" if has_calls and stop == "end_turn" else stop
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r})"

@@ -255,8 +255,7 @@ class GeminiProvider(SDKProvider):
             reason = getattr(getattr(fb, "block_reason", None), "value", None) if fb else None
             raw_stop = f"blocked:{reason}" if reason else "no_candidates"
         stop = _STOP.get(raw_stop, raw_stop or "end_turn")
-        if calls and stop == "end_turn":
-            stop = "tool_use"
+        stop = self.stop_with_calls(stop, bool(calls))
         um = resp.usage_metadata
         if um is not None:
             usage = Usage(
@@ -275,9 +274,3 @@ class GeminiProvider(SDKProvider):
             latency_s=latency_s,
             stop_reason=stop,
         )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __repr__(self) -> str:
-        return f"GeminiProvider(model={self.model!r})"

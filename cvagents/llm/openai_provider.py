@@ -227,8 +227,7 @@ class OpenAIProvider(SDKProvider):
             calls.append(ToolCall(id="call_0", name=fc.name, arguments=parse_arguments(fc.arguments)))
         raw_stop = choice.finish_reason or ""
         stop = _STOP.get(raw_stop, raw_stop or "end_turn")
-        if calls and stop == "end_turn":  # some local servers say "stop" with tool calls
-            stop = "tool_use"
+        stop = self.stop_with_calls(stop, bool(calls))
         text = msg.content or ""
         if not text and getattr(msg, "refusal", None):
             text = msg.refusal
@@ -251,9 +250,3 @@ class OpenAIProvider(SDKProvider):
         details = getattr(u, "prompt_tokens_details", None)
         cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
         return Usage(input_tokens=u.prompt_tokens or 0, output_tokens=u.completion_tokens or 0, cached_tokens=cached)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider(model={self.model!r})"

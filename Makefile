@@ -1,11 +1,12 @@
 # make demo: set up .venv and run three meetings on the offline provider.
 # make test: set up .venv and run the test suite.
+# make lint: ruff (lint + format check) and mypy, as CI runs them before the tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_WS ?= workspace/demo
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint format install bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -24,6 +25,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cvagents tests benchmarks sync
+	$(VENV)/bin/ruff format --check cvagents tests benchmarks sync
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix cvagents tests benchmarks sync
+	$(VENV)/bin/ruff format cvagents tests benchmarks sync
 
 bench: $(STAMP)
 	@failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \

@@ -8,6 +8,7 @@ drawn), warm (nothing changed) and after one new heartbeat with a new evaluation
 Target: a refresh of the 48/288 workspace < 1 s (median of each kind), and the 480/2880 one not
 slower beyond noise. The machine's load average is printed: other work on it slows matplotlib.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,25 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cvagents.dashboard import ExecutionDashboard, PlanningDashboard  # noqa: E402
+from cvagents.ui.dashboard import ExecutionDashboard, PlanningDashboard  # noqa: E402
 
 PLANNING = ("moderator", "pre_architect", "data_analyst", "tech_analysis", "critic", "cotrr_team")
-EXECUTIVE = ("ops_commander", "infra_guardian", "latency_analyst", "compliance_monitor", "integration_engineer", "rollback_officer")
+EXECUTIVE = (
+    "ops_commander",
+    "infra_guardian",
+    "latency_analyst",
+    "compliance_monitor",
+    "integration_engineer",
+    "rollback_officer",
+)
 STAGES = ("shadow", "5_percent", "20_percent", "50_percent", "production")
 TOOLS = ("deploy_model", "run_evaluation", "run_rollback_drill", "collect_metrics")
-START = datetime(2025, 10, 13, 20, 0, tzinfo=timezone.utc)
+START = datetime(2025, 10, 13, 20, 0, tzinfo=UTC)
 
 
 def _stamp(t: datetime) -> str:
@@ -43,10 +51,21 @@ def _write(path: Path, obj) -> None:
 def _evaluation(i: int, t: datetime, stage: str, rng: random.Random) -> dict:
     ndcg = 0.86 + rng.uniform(-0.02, 0.02)
     return {
-        "id": f"eval_{i:05d}", "kind": "evaluation", "time": t.isoformat(), "stage": stage, "version": "v0001_81cbf1cb",
-        "model_sha256": "81cbf1cb" * 8, "ndcg_at_10": round(ndcg, 6), "ndcg_at_10_ci95": [round(ndcg - 0.01, 6), round(ndcg + 0.01, 6)],
-        "recall_at_10": 0.76, "mrr": 0.99, "latency_p50_ms": 3.1, "latency_p95_ms": round(rng.uniform(20, 45), 3), "latency_p99_ms": 48.0,
-        "slo_compliance": round(rng.uniform(0.99, 1.0), 4), "p0_incidents": 0,
+        "id": f"eval_{i:05d}",
+        "kind": "evaluation",
+        "time": t.isoformat(),
+        "stage": stage,
+        "version": "v0001_81cbf1cb",
+        "model_sha256": "81cbf1cb" * 8,
+        "ndcg_at_10": round(ndcg, 6),
+        "ndcg_at_10_ci95": [round(ndcg - 0.01, 6), round(ndcg + 0.01, 6)],
+        "recall_at_10": 0.76,
+        "mrr": 0.99,
+        "latency_p50_ms": 3.1,
+        "latency_p95_ms": round(rng.uniform(20, 45), 3),
+        "latency_p99_ms": 48.0,
+        "slo_compliance": round(rng.uniform(0.99, 1.0), 4),
+        "p0_incidents": 0,
     }
 
 
@@ -61,22 +80,50 @@ def synthesize_workspace(root: Path, meetings: int = 48, heartbeats: int = 288, 
         mid = f"meeting_{_stamp(t)}"
         stage = STAGES[min(len(STAGES) - 1, m * len(STAGES) // meetings)]
         actions = [
-            {"id": k + 1, "action": f"Action {k + 1} of {mid}: evaluate the version live in {stage}.", "owner": EXECUTIVE[k % 6],
-             "priority": ("high", "medium", "low")[k * 3 // 18], "estimated_duration": "3min", "success_criteria": "NDCG@10 >= 0.72"}
+            {
+                "id": k + 1,
+                "action": f"Action {k + 1} of {mid}: evaluate the version live in {stage}.",
+                "owner": EXECUTIVE[k % 6],
+                "priority": ("high", "medium", "low")[k * 3 // 18],
+                "estimated_duration": "3min",
+                "success_criteria": "NDCG@10 >= 0.72",
+            }
             for k in range(18)
         ]
         absent = {"critic": "HTTP 429 after 4 retries"} if m % 7 == 3 else {}
-        usage = {a: {"input_tokens": 2000 + rng.randint(0, 500), "output_tokens": 100 + rng.randint(0, 300), "cached_tokens": 0} for a in PLANNING if a not in absent}
-        _write(root / "reports/planning" / f"actions_{mid}.json", {
-            "meeting_id": mid, "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"), "status": "completed",
-            "decisions": [{"decision": f"Hold at {stage} until the gates have evidence", "rationale": "inconclusive gates"}],
-            "go_no_go": {"stage": stage, "decision": rng.choice(["go", "hold"]), "reason": "gates"},
-            "risks": ["latency headroom"], "cross_pollination": ["V1 → V2: keep re-ranking under the P95 budget"],
-            "actions": actions, "count": len(actions), "participants": sorted(a for a in PLANNING if a not in absent), "absent": absent,
-            "usage_by_agent": usage, "cost_by_agent": {a: round(rng.uniform(0.01, 0.2), 4) for a in usage},
-        })
+        usage = {
+            a: {
+                "input_tokens": 2000 + rng.randint(0, 500),
+                "output_tokens": 100 + rng.randint(0, 300),
+                "cached_tokens": 0,
+            }
+            for a in PLANNING
+            if a not in absent
+        }
+        _write(
+            root / "reports/planning" / f"actions_{mid}.json",
+            {
+                "meeting_id": mid,
+                "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"),
+                "status": "completed",
+                "decisions": [
+                    {"decision": f"Hold at {stage} until the gates have evidence", "rationale": "inconclusive gates"}
+                ],
+                "go_no_go": {"stage": stage, "decision": rng.choice(["go", "hold"]), "reason": "gates"},
+                "risks": ["latency headroom"],
+                "cross_pollination": ["V1 → V2: keep re-ranking under the P95 budget"],
+                "actions": actions,
+                "count": len(actions),
+                "participants": sorted(a for a in PLANNING if a not in absent),
+                "absent": absent,
+                "usage_by_agent": usage,
+                "cost_by_agent": {a: round(rng.uniform(0.01, 0.2), 4) for a in usage},
+            },
+        )
         (root / "reports/planning" / f"summary_{mid}.md").write_text(f"# Meeting summary — {mid}\n")
-        (root / "reports/planning" / f"transcript_{mid}.md").write_text(f"# Planning meeting transcript — {mid}\n" + "words " * 2000)
+        (root / "reports/planning" / f"transcript_{mid}.md").write_text(
+            f"# Planning meeting transcript — {mid}\n" + "words " * 2000
+        )
         for h in range(per_meeting):
             hb_n += 1
             th = t + timedelta(minutes=5 * h)
@@ -90,31 +137,107 @@ def synthesize_workspace(root: Path, meetings: int = 48, heartbeats: int = 288, 
                     rec = _evaluation(len(history), th, stage, rng)
                     history.append(rec)
                     result = rec
-                execs.append({"agent": a["owner"], "action_id": f"{mid}#{a['id']}", "action": a["action"], "tool": tool,
-                              "arguments": {"stage": stage}, "status": status, "result": result, "duration_s": round(rng.uniform(0.01, 2), 4)})
-            _write(root / "reports/execution" / f"execution_{_stamp(th)}.json", {
-                "heartbeat_id": _stamp(th), "heartbeat": hb_n, "timestamp": th.strftime("%Y-%m-%dT%H:%M:%S"), "meeting_id": mid,
-                "handoff_error": None, "executions": execs,
-                "actions": [{"action_id": e["action_id"], "status": e["status"], "tool": e["tool"], "owner": e["agent"]} for e in execs],
-                "remaining": 18 - 3 * (h + 1), "new_metrics": [],
-            })
+                execs.append(
+                    {
+                        "agent": a["owner"],
+                        "action_id": f"{mid}#{a['id']}",
+                        "action": a["action"],
+                        "tool": tool,
+                        "arguments": {"stage": stage},
+                        "status": status,
+                        "result": result,
+                        "duration_s": round(rng.uniform(0.01, 2), 4),
+                    }
+                )
+            _write(
+                root / "reports/execution" / f"execution_{_stamp(th)}.json",
+                {
+                    "heartbeat_id": _stamp(th),
+                    "heartbeat": hb_n,
+                    "timestamp": th.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "meeting_id": mid,
+                    "handoff_error": None,
+                    "executions": execs,
+                    "actions": [
+                        {"action_id": e["action_id"], "status": e["status"], "tool": e["tool"], "owner": e["agent"]}
+                        for e in execs
+                    ],
+                    "remaining": 18 - 3 * (h + 1),
+                    "new_metrics": [],
+                },
+            )
     last = history[-1]
-    _write(root / "runs/report/metrics.json", {"updated": last["time"], "latest": last, "stages": {last["stage"]: last}, "rollback_drills": {}, "history": history, "merged": [r["id"] for r in history]})
+    _write(
+        root / "runs/report/metrics.json",
+        {
+            "updated": last["time"],
+            "latest": last,
+            "stages": {last["stage"]: last},
+            "rollback_drills": {},
+            "history": history,
+            "merged": [r["id"] for r in history],
+        },
+    )
     stage = last["stage"]
     live = {"version": "v0001_81cbf1cb", "sha256": "81cbf1cb" * 8}
-    _write(root / "reports/rollout_state.json", {
-        "updated": last["time"], "session_id": session, "stages_order": list(STAGES),
-        "thresholds": {"ndcg_at_10_min": 0.72, "latency_p95_ms_max": 50.0, "slo_compliance_min": 0.99, "p0_incidents_max": 0, "rollback_test_required": True},
-        "stages": {s: (live if STAGES.index(s) <= STAGES.index(stage) else None) for s in STAGES},
-        "current": {"stage": stage, "version": live["version"], "sha256": live["sha256"], "evaluated": True, "verdict": "pass",
-                    "gates": [{"gate": "ndcg_at_10", "status": "pass", "value": last["ndcg_at_10_ci95"][0], "threshold": ">= 0.72"}]},
-        "next_stage": None,
-    })
+    _write(
+        root / "reports/rollout_state.json",
+        {
+            "updated": last["time"],
+            "session_id": session,
+            "stages_order": list(STAGES),
+            "thresholds": {
+                "ndcg_at_10_min": 0.72,
+                "latency_p95_ms_max": 50.0,
+                "slo_compliance_min": 0.99,
+                "p0_incidents_max": 0,
+                "rollback_test_required": True,
+            },
+            "stages": {s: (live if STAGES.index(s) <= STAGES.index(stage) else None) for s in STAGES},
+            "current": {
+                "stage": stage,
+                "version": live["version"],
+                "sha256": live["sha256"],
+                "evaluated": True,
+                "verdict": "pass",
+                "gates": [
+                    {
+                        "gate": "ndcg_at_10",
+                        "status": "pass",
+                        "value": last["ndcg_at_10_ci95"][0],
+                        "threshold": ">= 0.72",
+                    }
+                ],
+            },
+            "next_stage": None,
+        },
+    )
     hf = json.loads((root / "reports/planning" / f"actions_{mid}.json").read_text())
-    _write(root / "reports/handoff/pending_actions.json", {"timestamp": hf["timestamp"], "meeting_id": mid, "actions": hf["actions"], "count": 18, "source": f"planning_meeting_{meetings}"})
-    _write(root / "reports/costs.json", {"total_usd": 1.0, "by_agent": {a: 0.1 for a in PLANNING}, "usage_by_agent": {a: {"input_tokens": 1000, "output_tokens": 100, "cached_tokens": 0} for a in PLANNING}})
-    _write(root / "sessions" / f"session_{session}" / "session.json", {"session_id": session, "status": "running", "time_scale": 1.0, "meetings_held": meetings, "heartbeats": hb_n})
-    (root / "executive.log").write_text("".join(f"2025-10-13 20:00:00 [TOOL] run_evaluation() ✅ line {i}\n" for i in range(hb_n * 4)))
+    _write(
+        root / "reports/handoff/pending_actions.json",
+        {
+            "timestamp": hf["timestamp"],
+            "meeting_id": mid,
+            "actions": hf["actions"],
+            "count": 18,
+            "source": f"planning_meeting_{meetings}",
+        },
+    )
+    _write(
+        root / "reports/costs.json",
+        {
+            "total_usd": 1.0,
+            "by_agent": {a: 0.1 for a in PLANNING},
+            "usage_by_agent": {a: {"input_tokens": 1000, "output_tokens": 100, "cached_tokens": 0} for a in PLANNING},
+        },
+    )
+    _write(
+        root / "sessions" / f"session_{session}" / "session.json",
+        {"session_id": session, "status": "running", "time_scale": 1.0, "meetings_held": meetings, "heartbeats": hb_n},
+    )
+    (root / "executive.log").write_text(
+        "".join(f"2025-10-13 20:00:00 [TOOL] run_evaluation() ✅ line {i}\n" for i in range(hb_n * 4))
+    )
     return root
 
 
@@ -126,11 +249,28 @@ def add_heartbeat(root: Path, n: int) -> None:
     m["history"].append(rec)
     m["latest"] = rec
     _write(root / "runs/report/metrics.json", m)
-    _write(root / "reports/execution" / f"execution_{_stamp(t)}.json", {
-        "heartbeat_id": _stamp(t), "heartbeat": 10**5 + n, "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"), "meeting_id": None,
-        "executions": [{"agent": "latency_analyst", "action_id": "x#1", "action": "evaluate", "tool": "run_evaluation", "arguments": {}, "status": "succeeded", "result": rec, "duration_s": 1.0}],
-        "actions": [],
-    })
+    _write(
+        root / "reports/execution" / f"execution_{_stamp(t)}.json",
+        {
+            "heartbeat_id": _stamp(t),
+            "heartbeat": 10**5 + n,
+            "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"),
+            "meeting_id": None,
+            "executions": [
+                {
+                    "agent": "latency_analyst",
+                    "action_id": "x#1",
+                    "action": "evaluate",
+                    "tool": "run_evaluation",
+                    "arguments": {},
+                    "status": "succeeded",
+                    "result": rec,
+                    "duration_s": 1.0,
+                }
+            ],
+            "actions": [],
+        },
+    )
 
 
 def measure(root: Path, reps: int = 7) -> dict[str, dict[str, float]]:
@@ -145,7 +285,12 @@ def measure(root: Path, reps: int = 7) -> dict[str, dict[str, float]]:
             warm.append(d.refresh()["seconds"])
             add_heartbeat(root, r)
             new.append(d.refresh()["seconds"])
-        out[cls.__name__] = {"cold": statistics.median(cold), "warm": statistics.median(warm), "new heartbeat": statistics.median(new), "max": max(cold + warm + new)}
+        out[cls.__name__] = {
+            "cold": statistics.median(cold),
+            "warm": statistics.median(warm),
+            "new heartbeat": statistics.median(new),
+            "max": max(cold + warm + new),
+        }
     return out
 
 
@@ -159,17 +304,25 @@ def main() -> int:
             print(f"synthesised {meetings} meetings, {heartbeats} heartbeats in {time.perf_counter() - t:.1f} s")
             results[(meetings, heartbeats)] = measure(root)
         print()
-        print("median wall seconds per refresh (cold: every figure drawn; warm: nothing changed; new hb: one heartbeat and one evaluation more)")
+        print(
+            "median wall seconds per refresh (cold: every figure drawn; warm: nothing changed; new hb: one heartbeat and one evaluation more)"
+        )
         print(f"{'workspace':>22} {'dashboard':>20} {'cold s':>8} {'warm s':>8} {'new hb s':>9} {'max s':>7}")
         for (m, h), res in results.items():
             for name, r in res.items():
-                print(f"{f'{m} meetings/{h} hb':>22} {name:>20} {r['cold']:8.3f} {r['warm']:8.3f} {r['new heartbeat']:9.3f} {r['max']:7.3f}")
+                print(
+                    f"{f'{m} meetings/{h} hb':>22} {name:>20} {r['cold']:8.3f} {r['warm']:8.3f} {r['new heartbeat']:9.3f} {r['max']:7.3f}"
+                )
         small, big = results[cases[0]], results[cases[1]]
         ok = all(max(r["cold"], r["warm"], r["new heartbeat"]) < 1.0 for r in small.values())
         growth = max(big[n]["warm"] / max(small[n]["warm"], 1e-9) for n in small)
         print()
-        print(f"refresh of the 48/288 workspace < 1 s (median of each kind): {'yes' if ok else 'NO'}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"warm refresh, 10x the history / 1x: {growth:.2f}x (reads only the newest files; metrics.json is parsed whole)")
+        print(
+            f"refresh of the 48/288 workspace < 1 s (median of each kind): {'yes' if ok else 'NO'}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
+        print(
+            f"warm refresh, 10x the history / 1x: {growth:.2f}x (reads only the newest files; metrics.json is parsed whole)"
+        )
         return 0 if ok else 1
 
 

@@ -14,6 +14,7 @@ floor: a bare ``httpx2`` POST of an equivalent body to the same server.
 Target: median < 5 ms per call, by both measures (the server shares this process, so the calling
 thread's CPU time is the stricter one). Exit status 1 when a median is over it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,11 @@ from cvagents.llm.retry import RetryPolicy  # noqa: E402
 
 TARGET_MS = 5.0
 MODELS = {"anthropic": "claude-bench", "openai": "gpt-bench", "gemini": "gemini-bench"}
-KEYS = {"anthropic": "bench-anthropic-key", "openai": "bench-openai-key", "gemini": "bench-gemini-key"}  # fakes: the server ignores them
+KEYS = {
+    "anthropic": "bench-anthropic-key",
+    "openai": "bench-openai-key",
+    "gemini": "bench-gemini-key",
+}  # fakes: the server ignores them
 
 
 def realistic_request() -> LLMRequest:
@@ -55,8 +60,11 @@ def realistic_request() -> LLMRequest:
             description=f"Tool number {i}: reads or changes one part of the rollout state. " * 3,
             parameters={
                 "type": "object",
-                "properties": {"stage": {"type": "string", "enum": ["shadow", "5_percent", "20_percent"]},
-                               "reason": {"type": "string"}, "limit": {"type": "integer"}},
+                "properties": {
+                    "stage": {"type": "string", "enum": ["shadow", "5_percent", "20_percent"]},
+                    "reason": {"type": "string"},
+                    "limit": {"type": "integer"},
+                },
                 "required": ["stage"],
             },
         )
@@ -66,19 +74,31 @@ def realistic_request() -> LLMRequest:
     for i in range(5):
         call = ToolCall(f"call_{i}", f"tool_{i}", {"stage": "shadow", "reason": "check gate " * 5, "limit": i})
         msgs.append(Message("assistant", f"Step {i}: checking.", tool_calls=(call,)))
-        msgs.append(Message("tool", json.dumps({"ok": True, "rows": list(range(40))}), tool_call_id=call.id,
-                            name=call.name))
+        msgs.append(
+            Message("tool", json.dumps({"ok": True, "rows": list(range(40))}), tool_call_id=call.id, name=call.name)
+        )
     msgs.append(Message("user", "Summarise and decide."))
-    return LLMRequest(agent="ops_commander", role="V1 Executive Lead", purpose="action",
-                      system="You are the ops commander. " * 230, messages=tuple(msgs), tools=tools, max_tokens=1500)
+    return LLMRequest(
+        agent="ops_commander",
+        role="V1 Executive Lead",
+        purpose="action",
+        system="You are the ops commander. " * 230,
+        messages=tuple(msgs),
+        tools=tools,
+        max_tokens=1500,
+    )
 
 
 def short_request() -> LLMRequest:
     """A planning contribution: the role's prompt and one user turn with the state, no tools."""
-    return LLMRequest(agent="critic", role="Devil's advocate", purpose="contribution",
-                      system="You are the critic. " * 300,
-                      messages=(Message("user", "State snapshot:\n" + ("metric=0.7412 latency_p95=41.2ms\n" * 80)),),
-                      max_tokens=1500)
+    return LLMRequest(
+        agent="critic",
+        role="Devil's advocate",
+        purpose="contribution",
+        system="You are the critic. " * 300,
+        messages=(Message("user", "State snapshot:\n" + ("metric=0.7412 latency_p95=41.2ms\n" * 80)),),
+        max_tokens=1500,
+    )
 
 
 def canned(kind: str) -> dict:
@@ -86,7 +106,9 @@ def canned(kind: str) -> dict:
     if kind == "anthropic":
         return anthropic_message(text, model=MODELS[kind], input_tokens=4000, output_tokens=160, cache_read=2048)
     if kind == "openai":
-        return openai_completion(text, model=MODELS[kind], prompt_tokens=4000, completion_tokens=160, cached_tokens=2048)
+        return openai_completion(
+            text, model=MODELS[kind], prompt_tokens=4000, completion_tokens=160, cached_tokens=2048
+        )
     return gemini_response(text, model=MODELS[kind], prompt_tokens=4000, candidates_tokens=160, cached_tokens=2048)
 
 
@@ -107,12 +129,22 @@ def make_provider(kind: str, base_url: str):
 
 def make_managed(kind: str, base_url: str):
     ledger = CostLedger(Budgets(per_meeting_usd=1e9, per_day_usd=1e9), today=lambda: "bench")
-    cfg = AgentConfig(team="executive", role="bench", provider=kind, model=MODELS[kind], fallback_model=None,
-                      prompt="x.md", base_url=base_url, max_retries=0, timeout_s=10)
+    cfg = AgentConfig(
+        team="executive",
+        role="bench",
+        provider=kind,
+        model=MODELS[kind],
+        fallback_model=None,
+        prompt="x.md",
+        base_url=base_url,
+        max_retries=0,
+        timeout_s=10,
+    )
     keys = {"ANTHROPIC_API_KEY": KEYS["anthropic"], "OPENAI_API_KEY": KEYS["openai"], "GOOGLE_API_KEY": KEYS["gemini"]}
     pricing = {MODELS[kind]: Price(input=3.0, output=15.0, cached_input=0.3)}
-    p = build_provider("ops_commander", cfg, CallDefaults(), keys=keys, ledger=ledger, pricing=pricing,
-                       offline_provider=FakeOffline())
+    p = build_provider(
+        "ops_commander", cfg, CallDefaults(), keys=keys, ledger=ledger, pricing=pricing, offline_provider=FakeOffline()
+    )
     ledger.set_meeting("bench-meeting")
     return p
 
@@ -140,8 +172,10 @@ def summary(result: tuple[list[float], list[float]]) -> str:
     ms, cpu = result
     ms_sorted = sorted(ms)
     p95 = ms_sorted[int(0.95 * (len(ms_sorted) - 1))]
-    return (f"median {statistics.median(ms):6.2f} ms  p95 {p95:6.2f} ms  mean {statistics.fmean(ms):6.2f} ms"
-            f"  | client CPU median {statistics.median(cpu):5.2f} ms")
+    return (
+        f"median {statistics.median(ms):6.2f} ms  p95 {p95:6.2f} ms  mean {statistics.fmean(ms):6.2f} ms"
+        f"  | client CPU median {statistics.median(cpu):5.2f} ms"
+    )
 
 
 def ours_ms(kind: str, provider, managed, req: LLMRequest, n: int = 300) -> float:
@@ -153,18 +187,29 @@ def ours_ms(kind: str, provider, managed, req: LLMRequest, n: int = 300) -> floa
     for _ in range(n):
         provider.build_params(req)
         res = ledger.reserve(managed._estimate(provider, req), "ours", "bench")
-        ledger.record_call(agent="x", provider=kind, model=provider.model, usage=Usage(4000, 160, 2048),
-                           pricing=managed.pricing, reservation=res)
+        ledger.record_call(
+            agent="x",
+            provider=kind,
+            model=provider.model,
+            usage=Usage(4000, 160, 2048),
+            pricing=managed.pricing,
+            reservation=res,
+        )
     return (time.perf_counter() - t0) / n * 1000.0
 
 
 def raw_floor(kind: str, srv: LLMServer, body: bytes, calls: int, warmup: int) -> tuple[list[float], list[float]]:
-    path = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions",
-            "gemini": f"/v1beta/models/{MODELS[kind]}:generateContent"}[kind]
+    path = {
+        "anthropic": "/v1/messages",
+        "openai": "/v1/chat/completions",
+        "gemini": f"/v1beta/models/{MODELS[kind]}:generateContent",
+    }[kind]
     with httpx2.Client(base_url=srv.origin) as client:
+
         def call():
             r = client.post(path, content=body, headers={"content-type": "application/json"})
             r.json()
+
         return measure(call, srv, calls, warmup)
 
 
@@ -174,8 +219,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=30)
     args = ap.parse_args()
 
-    print(f"LLM call overhead = client wall time - server handling time (measured server-side), per call, "
-          f"{args.calls} calls after {args.warmup} warm-up; loopback server answering at once.")
+    print(
+        f"LLM call overhead = client wall time - server handling time (measured server-side), per call, "
+        f"{args.calls} calls after {args.warmup} warm-up; loopback server answering at once."
+    )
     worst = 0.0
     worst_ours = 0.0
     shapes = [("short", short_request()), ("long", realistic_request())]
@@ -184,24 +231,31 @@ def main() -> int:
         for kind in ("anthropic", "openai", "gemini"):
             with LLMServer(kind, default=Reply(body=canned(kind))) as srv:
                 p = make_provider(kind, srv.base_url)
-                direct = measure(lambda: p.complete(req), srv, args.calls, args.warmup)
+                direct = measure(lambda p=p, req=req: p.complete(req), srv, args.calls, args.warmup)
                 m = make_managed(kind, srv.base_url)
-                managed = measure(lambda: m.complete(req), srv, args.calls, args.warmup)
+                managed = measure(lambda m=m, req=req: m.complete(req), srv, args.calls, args.warmup)
                 sent = srv.requests[-1].body if srv.requests else b"{}"
                 floor = raw_floor(kind, srv, sent, args.calls, args.warmup)
                 ours = ours_ms(kind, p, m, req)
             # the server runs in this process, so its handling time can include time the client
             # thread held the GIL: the calling thread's CPU time is the honest local figure
-            worst = max(worst, statistics.median(direct[0]), statistics.median(managed[0]),
-                        statistics.median(direct[1]), statistics.median(managed[1]))
+            worst = max(
+                worst,
+                statistics.median(direct[0]),
+                statistics.median(managed[0]),
+                statistics.median(direct[1]),
+                statistics.median(managed[1]),
+            )
             worst_ours = max(worst_ours, ours)
             print(f"  {kind:9s} provider          {summary(direct)}")
             print(f"  {kind:9s} + budget/ledger   {summary(managed)}")
             print(f"  {kind:9s} bare httpx2 floor {summary(floor)}   (request {len(sent)} bytes)")
             print(f"  {kind:9s} of which cvagents {ours:6.2f} ms (mapping + estimate + reservation + ledger entry)")
     verdict = "PASS" if worst < TARGET_MS else "OVER"
-    print(f"\nworst median overhead (wall - server, or client CPU, whichever is larger) {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}"
-          f"; cvagents' own share at most {worst_ours:.2f} ms")
+    print(
+        f"\nworst median overhead (wall - server, or client CPU, whichever is larger) {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}"
+        f"; cvagents' own share at most {worst_ours:.2f} ms"
+    )
     return 0 if worst < TARGET_MS else 1
 
 

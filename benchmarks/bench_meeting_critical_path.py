@@ -5,6 +5,7 @@ after 200 ms. A meeting has two sequential LLM rounds (contributions in parallel
 moderator's synthesis), so its critical path is 2 × 200 ms; the target is at most
 1.2 × critical path + 100 ms. A round-robin meeting would make six sequential calls.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -15,13 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent_backend import FRESH_STATE as STATE, AgentBackend, start_servers  # noqa: E402
+from agent_backend import FRESH_STATE as STATE  # noqa: E402
+from agent_backend import AgentBackend, start_servers  # noqa: E402
 
 from cvagents.config import Settings  # noqa: E402
 from cvagents.llm.cost import CostLedger  # noqa: E402
-from cvagents.meeting import Meeting  # noqa: E402
+from cvagents.planning.meeting import Meeting  # noqa: E402
+from cvagents.planning.team import build_teams  # noqa: E402
 from cvagents.runner import provider_factory  # noqa: E402
-from cvagents.team import build_teams  # noqa: E402
 
 DELAY = 0.200
 
@@ -50,9 +52,13 @@ def main() -> None:
     walls = walls[1:]  # the first opens the connections
     med = statistics.median(walls)
     bound = 1.2 * critical + 0.1
-    print(f"server delay per call: {DELAY * 1000:.0f} ms; sequential LLM rounds: {rounds}; critical path {critical * 1000:.0f} ms")
+    print(
+        f"server delay per call: {DELAY * 1000:.0f} ms; sequential LLM rounds: {rounds}; critical path {critical * 1000:.0f} ms"
+    )
     print(f"meeting wall time: median {med * 1000:.0f} ms, max {max(walls) * 1000:.0f} ms over {len(walls)} meetings")
-    print(f"ratio wall / critical path: {med / critical:.2f}   (target: wall <= {bound * 1000:.0f} ms = 1.2 x critical + 100 ms: {'OK' if med <= bound else 'OVER'})")
+    print(
+        f"ratio wall / critical path: {med / critical:.2f}   (target: wall <= {bound * 1000:.0f} ms = 1.2 x critical + 100 ms: {'OK' if med <= bound else 'OVER'})"
+    )
     print(f"a round-robin meeting would take >= {6 * DELAY * 1000:.0f} ms ({6 * DELAY / med:.1f}x this one)")
     for s in servers.values():
         s.stop()

@@ -6,6 +6,7 @@ Without --workspace everything happens in a temporary folder. With it, an existi
 research/v1_production.pth is reused (its recorded training time is shown) unless --retrain:
 retraining gives the same weights but a new file (new sha256), which a deployment may pin.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,16 +41,22 @@ def bench_training(ws: Path, retrain: bool) -> Path:
     model = ws / "research" / "v1_production.pth"
     if model.is_file() and not retrain:
         train = load_checkpoint(model).metadata.get("train", {})
-        print(f"v1 training time:             {train.get('train_seconds', float('nan')):.2f} s "
-              f"(recorded in the existing checkpoint; --retrain to measure)")
+        print(
+            f"v1 training time:             {train.get('train_seconds', float('nan')):.2f} s "
+            f"(recorded in the existing checkpoint; --retrain to measure)"
+        )
         return model
     t = time.perf_counter()
     s = create_artifacts(ws, "v1", seed=0)
     total = time.perf_counter() - t
-    print(f"v1 training time:             {s['train_seconds']:.2f} s train (incl. data), "
-          f"{total:.2f} s create_artifacts total  [target < 30 s: {mark(total < 30)}]")
-    print(f"v1 validation NDCG@10:        {s['validation_ndcg_at_10']:.4f}  [gate >= 0.72: "
-          f"{mark(s['validation_ndcg_at_10'] >= 0.72)}]")
+    print(
+        f"v1 training time:             {s['train_seconds']:.2f} s train (incl. data), "
+        f"{total:.2f} s create_artifacts total  [target < 30 s: {mark(total < 30)}]"
+    )
+    print(
+        f"v1 validation NDCG@10:        {s['validation_ndcg_at_10']:.4f}  [gate >= 0.72: "
+        f"{mark(s['validation_ndcg_at_10'] >= 0.72)}]"
+    )
     return model
 
 
@@ -57,11 +64,15 @@ def bench_evaluation(model: Path, vdir: Path) -> None:
     t = time.perf_counter()
     m = evaluate_model(model, vdir, bootstrap_samples=1000)
     wall = time.perf_counter() - t
-    print(f"per-query latency (n={m['num_queries']}, gallery {m['num_gallery_items']}): "
-          f"P50 {m['latency_p50_ms']:.3f} ms, P95 {m['latency_p95_ms']:.3f} ms, P99 {m['latency_p99_ms']:.3f} ms"
-          f"  [P95 <= 10 ms: {mark(m['latency_p95_ms'] <= 10)}]")
-    print(f"full evaluation + bootstrap:  {wall:.2f} s (1000 resamples; NDCG@10 {m['ndcg_at_10']:.4f} "
-          f"CI95 [{m['ndcg_at_10_ci95'][0]:.4f}, {m['ndcg_at_10_ci95'][1]:.4f}])  [<= 10 s: {mark(wall <= 10)}]")
+    print(
+        f"per-query latency (n={m['num_queries']}, gallery {m['num_gallery_items']}): "
+        f"P50 {m['latency_p50_ms']:.3f} ms, P95 {m['latency_p95_ms']:.3f} ms, P99 {m['latency_p99_ms']:.3f} ms"
+        f"  [P95 <= 10 ms: {mark(m['latency_p95_ms'] <= 10)}]"
+    )
+    print(
+        f"full evaluation + bootstrap:  {wall:.2f} s (1000 resamples; NDCG@10 {m['ndcg_at_10']:.4f} "
+        f"CI95 [{m['ndcg_at_10_ci95'][0]:.4f}, {m['ndcg_at_10_ci95'][1]:.4f}])  [<= 10 s: {mark(wall <= 10)}]"
+    )
 
 
 def bench_ndcg(num_queries: int = 10_000, num_items: int = 100, k: int = 10) -> None:
@@ -78,15 +89,20 @@ def bench_ndcg(num_queries: int = 10_000, num_items: int = 100, k: int = 10) -> 
     y_true, y_score = rel.numpy(), scores.numpy()
     t_sk, theirs = best_of(lambda: ndcg_score(y_true, y_score, k=k), 2)
     diff_mean = abs(float(ours.mean()) - theirs)
-    line = (f"NDCG@{k} {num_queries:,} x {num_items} (linear gain): torch {t_avg * 1e3:.1f} ms "
-            f"(tie-averaged; {t_fast * 1e3:.1f} ms ties ignored), sklearn {t_sk * 1e3:.1f} ms, "
-            f"speedup {t_sk / t_avg:.1f}x  [>= 10x: {mark(t_sk / t_avg >= 10)}]")
+    line = (
+        f"NDCG@{k} {num_queries:,} x {num_items} (linear gain): torch {t_avg * 1e3:.1f} ms "
+        f"(tie-averaged; {t_fast * 1e3:.1f} ms ties ignored), sklearn {t_sk * 1e3:.1f} ms, "
+        f"speedup {t_sk / t_avg:.1f}x  [>= 10x: {mark(t_sk / t_avg >= 10)}]"
+    )
     print(line)
     try:  # per-query comparison through sklearn's (private) per-sample function
         from sklearn.metrics._ranking import _ndcg_sample_scores
+
         per_q = torch.from_numpy(_ndcg_sample_scores(y_true, y_score, k=k))
         diff = float((ours - per_q).abs().max())
-        print(f"max |torch - sklearn|:        {diff:.2e} per query, {diff_mean:.2e} mean  [<= 1e-6: {mark(diff <= 1e-6)}]")
+        print(
+            f"max |torch - sklearn|:        {diff:.2e} per query, {diff_mean:.2e} mean  [<= 1e-6: {mark(diff <= 1e-6)}]"
+        )
     except ImportError:
         print(f"max |torch - sklearn|:        {diff_mean:.2e} (mean)  [<= 1e-6: {mark(diff_mean <= 1e-6)}]")
 

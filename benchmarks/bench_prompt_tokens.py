@@ -4,6 +4,7 @@ The offline provider counts tokens as characters / 4 of exactly the prompt a rea
 would be sent; agents see summaries of earlier meetings, never whole transcripts. The run uses
 the ManualClock (the accelerated clock taken to its limit: steps take no simulated time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 from cvagents.clock import ManualClock  # noqa: E402
 from cvagents.config import Settings  # noqa: E402
-from cvagents.coordinator import Coordinator, RunOptions  # noqa: E402
-from cvagents.journal import Journal  # noqa: E402
-from cvagents.team import build_teams  # noqa: E402
+from cvagents.durability.journal import Journal  # noqa: E402
+from cvagents.planning.team import build_teams  # noqa: E402
+from cvagents.run.coordinator import Coordinator, RunOptions  # noqa: E402
 
 
 def main() -> None:
@@ -30,7 +31,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_tokens_"))
     settings = Settings(ROOT)
     t0 = time.perf_counter()
-    c = Coordinator(settings, tmp / "ws", RunOptions(meetings=args.meetings, console=False), build_teams(settings), clock=ManualClock())
+    c = Coordinator(
+        settings,
+        tmp / "ws",
+        RunOptions(meetings=args.meetings, console=False),
+        build_teams(settings),
+        clock=ManualClock(),
+    )
     try:
         c.run()
     finally:
@@ -49,7 +56,9 @@ def main() -> None:
     for i in (1, 2, 10, 25, len(order)):
         if i <= len(order):
             print(f"  meeting {i:>2}: {per_meeting[order[i - 1]]:>6} prompt tokens")
-    print(f"meeting {len(order)} vs meeting 2: {change * 100:+.1f} %   (target within ±10 %: {'OK' if abs(change) <= 0.10 else 'OVER'})")
+    print(
+        f"meeting {len(order)} vs meeting 2: {change * 100:+.1f} %   (target within ±10 %: {'OK' if abs(change) <= 0.10 else 'OVER'})"
+    )
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,6 +14,7 @@ the ledger and the clock, writing the derived files, journaling ``session_resume
 Target: < 2 s. For comparison it also times a full read of the journal, which is what a
 resume would cost without the checkpoint records.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from resume_helpers import coordinator, records, run, seed  # noqa: E402
 
-from cvagents.journal import Journal  # noqa: E402
+from cvagents.durability.journal import Journal  # noqa: E402
 
 
 def build(ws: Path, n_records: int) -> tuple[int, int]:
@@ -43,11 +44,11 @@ def build(ws: Path, n_records: int) -> tuple[int, int]:
             shutil.copytree(tmpl_ws / sub, ws / sub, dirs_exist_ok=True)
     first_meeting = next(i for i, r in enumerate(recs) if r.kind == "meeting_started")
     last_cp = max(i for i, r in enumerate(recs) if r.kind == "checkpoint")
-    cycle = recs[first_meeting:last_cp + 1]
+    cycle = recs[first_meeting : last_cp + 1]
     # the tail: a heartbeat cut off after its first action's first tool result
     hb = next(i for i, r in enumerate(recs) if r.kind == "heartbeat_started")
     cut = next(i for i in range(hb, len(recs)) if recs[i].kind == "tool_call")
-    tail = recs[hb:cut + 1]
+    tail = recs[hb : cut + 1]
     meetings_per_cycle = sum(1 for r in cycle if r.kind == "meeting_completed")
     hbs_per_cycle = sum(1 for r in cycle if r.kind == "heartbeat_completed")
     jdir = ws / "sessions" / "session_bench" / "trajectories"
@@ -58,7 +59,11 @@ def build(ws: Path, n_records: int) -> tuple[int, int]:
         for r in cycle:
             data = r.data
             if r.kind == "checkpoint":
-                data = {**data, "meetings_held": data["meetings_held"] + k * meetings_per_cycle, "heartbeats": data["heartbeats"] + k * hbs_per_cycle}
+                data = {
+                    **data,
+                    "meetings_held": data["meetings_held"] + k * meetings_per_cycle,
+                    "heartbeats": data["heartbeats"] + k * hbs_per_cycle,
+                }
             j.append(r.kind, data)
         k += 1
     for r in tail:
@@ -92,14 +97,18 @@ def main() -> int:
         ws = Path(tmp) / "ws"
         t0 = time.perf_counter()
         n, size = build(ws, a.records)
-        print(f"journal: {n:,} records, {size / 1e6:.1f} MB in {len(list((ws / 'sessions/session_bench/trajectories').glob('segment_*')))} segments (built in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"journal: {n:,} records, {size / 1e6:.1f} MB in {len(list((ws / 'sessions/session_bench/trajectories').glob('segment_*')))} segments (built in {time.perf_counter() - t0:.1f} s)"
+        )
         times = []
-        for i in range(a.reps):
+        for _ in range(a.reps):
             dt, info, held = time_resume(ws)
             times.append(dt)
-        print(f"resume (Coordinator + prepare): median {statistics.median(times):.3f} s, max {max(times):.3f} s over {a.reps} runs "
-              f"— {held} meetings restored, tail of {info['tail_records']} records after checkpoint seq {info['checkpoint_seq']:,}; "
-              f"unfinished step: {info['unfinished_step']}")
+        print(
+            f"resume (Coordinator + prepare): median {statistics.median(times):.3f} s, max {max(times):.3f} s over {a.reps} runs "
+            f"— {held} meetings restored, tail of {info['tail_records']} records after checkpoint seq {info['checkpoint_seq']:,}; "
+            f"unfinished step: {info['unfinished_step']}"
+        )
         j = Journal.open(ws / "sessions/session_bench/trajectories", read_only=True)
         t = time.perf_counter()
         total = sum(1 for _ in j.records())
@@ -108,7 +117,9 @@ def main() -> int:
         assert j.last("checkpoint") is not None
         last_cp = time.perf_counter() - t
         j.close()
-        print(f"for comparison: reading all {total:,} records {full_read:.3f} s; finding the last checkpoint {last_cp * 1000:.1f} ms")
+        print(
+            f"for comparison: reading all {total:,} records {full_read:.3f} s; finding the last checkpoint {last_cp * 1000:.1f} ms"
+        )
         ok = max(times) < 2.0
         print(f"target: resume < 2 s -> {'PASS' if ok else 'FAIL'}")
         return 0 if ok else 1

@@ -1,4 +1,5 @@
 """``cvagents``: run the autonomous system, check on it, make its model."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError
+from cvagents.config import ConfigError
 
 
 def cmd_run(args) -> int:
-    from .runner import run_system
+    from cvagents.runner import run_system
 
     result = run_system(
         args.workspace,
@@ -34,16 +35,18 @@ def cmd_run(args) -> int:
 
 
 def cmd_rebuild_reports(args) -> int:
-    from .config import Settings, default_project_root
-    from .rebuild import rebuild_reports
+    from cvagents.config import Settings, default_project_root
+    from cvagents.run.rebuild import rebuild_reports
 
-    settings = Settings(Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config)
+    settings = Settings(
+        Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
+    )
     print(json.dumps(rebuild_reports(Path(args.workspace), args.session, settings=settings)))
     return 0
 
 
 def cmd_status(args) -> int:
-    from .status import collect_status, format_status, to_json
+    from cvagents.ui.status import collect_status, format_status, to_json
 
     s = collect_status(Path(args.workspace))
     print(to_json(s) if args.json else format_status(s))
@@ -51,7 +54,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_create_artifacts(args) -> int:
-    from .models import create_artifacts
+    from cvagents.models import create_artifacts
 
     summary = create_artifacts(Path(args.workspace), variant=args.variant, seed=args.seed)
     print(json.dumps(summary, indent=2, default=str))
@@ -59,7 +62,7 @@ def cmd_create_artifacts(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .plots import plot_workspace
+    from cvagents.ui.plots import plot_workspace
 
     for path in plot_workspace(Path(args.workspace), args.out):
         print(path)
@@ -67,22 +70,30 @@ def cmd_plot(args) -> int:
 
 
 def cmd_approve(args) -> int:
-    from .approval import approve
-    from .config import Settings, default_project_root
-    from .workspace import Workspace
+    from cvagents.config import Settings, default_project_root
+    from cvagents.rollout.approval import approve
+    from cvagents.workspace import Workspace
 
-    settings = Settings(Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config)
+    settings = Settings(
+        Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
+    )
     cfg = settings.coordination
     ws = Workspace.from_config(Path(args.workspace), cfg)
     rec = approve(ws, cfg, args.stage, sha=args.sha, by=args.by, note=args.note or "")
     print(json.dumps(rec, indent=2))
     if not rec["required"]:
-        print(f"note: {args.stage} is not under rollout.require_approval; the approval is recorded but not needed", file=sys.stderr)
+        print(
+            f"note: {args.stage} is not under rollout.require_approval; the approval is recorded but not needed",
+            file=sys.stderr,
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cvagents", description="An autonomous team of LLM agents that plans, carries out and guards the staged rollout of a model.")
+    p = argparse.ArgumentParser(
+        prog="cvagents",
+        description="An autonomous team of LLM agents that plans, carries out and guards the staged rollout of a model.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
@@ -93,49 +104,111 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--meeting-config", help="path to meeting.yaml (default: configs/meeting.yaml)")
         sp.add_argument("--coordination-config", help="path to autonomous_coordination.yaml")
 
-    r = sub.add_parser("run", help="run the planning meetings and executive heartbeats", description="Run the autonomous system: a Planning Team meeting every interval and Executive Team heartbeats between, on the accelerated clock if asked. Ctrl-C stops cleanly after the current step.")
+    r = sub.add_parser(
+        "run",
+        help="run the planning meetings and executive heartbeats",
+        description="Run the autonomous system: a Planning Team meeting every interval and Executive Team heartbeats between, on the accelerated clock if asked. Ctrl-C stops cleanly after the current step.",
+    )
     common(r)
     configs(r)
-    r.add_argument("--provider", default="configured", choices=["configured", "offline"], help="'configured' (default): each agent on its provider from configs/meeting.yaml, falling back to offline without a key; 'offline': every agent on the built-in offline provider (no keys, no network)")
+    r.add_argument(
+        "--provider",
+        default="configured",
+        choices=["configured", "offline"],
+        help="'configured' (default): each agent on its provider from configs/meeting.yaml, falling back to offline without a key; 'offline': every agent on the built-in offline provider (no keys, no network)",
+    )
     r.add_argument("--meetings", type=int, help="stop after N meetings and their execution phases")
-    r.add_argument("--time-scale", type=float, default=1.0, help="simulated minutes per real minute (600: a 30-minute interval lasts 3 s)")
-    r.add_argument("--strict", action="store_true", help="an agent whose provider has no API key is an error instead of falling back to offline")
+    r.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated minutes per real minute (600: a 30-minute interval lasts 3 s)",
+    )
+    r.add_argument(
+        "--strict",
+        action="store_true",
+        help="an agent whose provider has no API key is an error instead of falling back to offline",
+    )
     r.add_argument("--quiet", action="store_true", help="log to executive.log only")
-    r.add_argument("--new-session", action="store_true", help="start a new session even if the workspace has an unfinished one (by default it is continued)")
-    r.add_argument("--resume-from", metavar="MIRROR", help="restore the workspace from this mirror (a folder, e.g. on Google Drive, or an fsspec URL) and continue its session; the run keeps mirroring there")
-    r.add_argument("--mirror-to", metavar="TARGET", help="mirror the session and reports to this folder or fsspec URL (overrides mirror.target)")
+    r.add_argument(
+        "--new-session",
+        action="store_true",
+        help="start a new session even if the workspace has an unfinished one (by default it is continued)",
+    )
+    r.add_argument(
+        "--resume-from",
+        metavar="MIRROR",
+        help="restore the workspace from this mirror (a folder, e.g. on Google Drive, or an fsspec URL) and continue its session; the run keeps mirroring there",
+    )
+    r.add_argument(
+        "--mirror-to",
+        metavar="TARGET",
+        help="mirror the session and reports to this folder or fsspec URL (overrides mirror.target)",
+    )
     r.add_argument("--session-id", help="continue, or start, the session with this id")
     r.add_argument("--start-time", help="a new session's simulated start time, ISO 8601 (default: now)")
-    r.add_argument("--manual-clock", action="store_true", help="steps take no simulated time: the schedule runs as fast as the machine allows (tests, benchmarks)")
+    r.add_argument(
+        "--manual-clock",
+        action="store_true",
+        help="steps take no simulated time: the schedule runs as fast as the machine allows (tests, benchmarks)",
+    )
     r.set_defaults(fn=cmd_run)
 
-    rb = sub.add_parser("rebuild-reports", help="rebuild reports/ from a session's journal", description="Rewrite the meeting reports, execution reports, deployment logs, handoff, rollout_state.json and costs.json from the session's journal (the source of truth).")
+    rb = sub.add_parser(
+        "rebuild-reports",
+        help="rebuild reports/ from a session's journal",
+        description="Rewrite the meeting reports, execution reports, deployment logs, handoff, rollout_state.json and costs.json from the session's journal (the source of truth).",
+    )
     common(rb)
     configs(rb)
     rb.add_argument("--session", help="the session id (default: the newest session)")
     rb.set_defaults(fn=cmd_rebuild_reports)
 
-    s = sub.add_parser("status", help="quick status of a workspace", description="The system guide's quick status: meetings held, tools succeeded/failed, essential files, stages, last log lines.")
+    s = sub.add_parser(
+        "status",
+        help="quick status of a workspace",
+        description="The system guide's quick status: meetings held, tools succeeded/failed, essential files, stages, last log lines.",
+    )
     common(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(fn=cmd_status)
 
-    c = sub.add_parser("create-artifacts", help="train the V1 model and write its validation set", description="Train the demo V1 multimodal model (a torch dual encoder) on synthetic data and write research/v1_production.pth and data/validation_set/.")
+    c = sub.add_parser(
+        "create-artifacts",
+        help="train the V1 model and write its validation set",
+        description="Train the demo V1 multimodal model (a torch dual encoder) on synthetic data and write research/v1_production.pth and data/validation_set/.",
+    )
     common(c)
-    c.add_argument("--variant", default="v1", choices=["v1", "degraded"], help="'degraded' builds a deliberately worse candidate (research/v1_degraded.pth)")
+    c.add_argument(
+        "--variant",
+        default="v1",
+        choices=["v1", "degraded"],
+        help="'degraded' builds a deliberately worse candidate (research/v1_degraded.pth)",
+    )
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_create_artifacts)
 
-    pl = sub.add_parser("plot", help="write the dashboards' figures as PNG under reports/plots/", description="Draw the monitors' figures (NDCG@10 with its confidence band, P95 latency and SLO compliance against the gates, tool executions per heartbeat, tokens per agent, agent participation) from a workspace or its mirror, and write them as PNG files.")
+    pl = sub.add_parser(
+        "plot",
+        help="write the dashboards' figures as PNG under reports/plots/",
+        description="Draw the monitors' figures (NDCG@10 with its confidence band, P95 latency and SLO compliance against the gates, tool executions per heartbeat, tokens per agent, agent participation) from a workspace or its mirror, and write them as PNG files.",
+    )
     common(pl)
     pl.add_argument("--out", help="folder for the PNG files (default: <workspace>/reports/plots)")
     pl.set_defaults(fn=cmd_plot)
 
-    a = sub.add_parser("approve", help="approve the promotion waiting for a stage (rollout.require_approval)", description="Record a human's approval for promoting the version live in the previous stage to STAGE (bound to that artifact's sha256). A run waiting at that step promotes it at its next meeting.")
+    a = sub.add_parser(
+        "approve",
+        help="approve the promotion waiting for a stage (rollout.require_approval)",
+        description="Record a human's approval for promoting the version live in the previous stage to STAGE (bound to that artifact's sha256). A run waiting at that step promotes it at its next meeting.",
+    )
     common(a)
     configs(a)
     a.add_argument("--stage", required=True, help="the stage to approve, e.g. production")
-    a.add_argument("--sha", help="the artifact's sha256 (or a prefix of the candidate's); default: the version live in the previous stage")
+    a.add_argument(
+        "--sha",
+        help="the artifact's sha256 (or a prefix of the candidate's); default: the version live in the previous stage",
+    )
     a.add_argument("--by", help="who approves (default: the login name)")
     a.add_argument("--note", help="a note kept with the approval")
     a.set_defaults(fn=cmd_approve)

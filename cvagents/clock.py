@@ -4,11 +4,12 @@
 decision is taken in simulated time; only ``sleep_until`` touches real time, and a ``stop``
 event wakes it at once (Ctrl-C stops cleanly after the current step).
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
@@ -16,7 +17,7 @@ class Clock:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         self.time_scale = time_scale
-        self._start_sim = start or datetime.now(timezone.utc).replace(microsecond=0)
+        self._start_sim = start or datetime.now(UTC).replace(microsecond=0)
         self._start_real = time.monotonic()
         self.stop_event = threading.Event()
 
@@ -61,6 +62,31 @@ class ManualClock(Clock):
 
     def jump_to(self, when: datetime) -> None:
         self._now = when
+
+
+class Stopwatch:
+    """Real elapsed time for durations and latencies (never simulated): the one place that
+    reads the performance counter, so a test can swap it and no module times itself by hand."""
+
+    __slots__ = ("_t0",)
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since the stopwatch was started (or last restarted)."""
+        return time.perf_counter() - self._t0
+
+    def restart(self) -> float:
+        """The elapsed seconds, and start again from now."""
+        now = time.perf_counter()
+        dt, self._t0 = now - self._t0, now
+        return dt
+
+
+def stopwatch() -> Stopwatch:
+    """A started stopwatch: ``sw = stopwatch(); ...; sw.elapsed()``."""
+    return Stopwatch()
 
 
 def stamp(t: datetime) -> str:

@@ -4,6 +4,7 @@ Every mistake in a config file ends in one ``ConfigError`` that names the file, 
 was expected, e.g. ``configs/meeting.yaml: agents.critic.provider: expected one of 'anthropic',
 'openai', 'gemini', 'offline', got 'gpt'``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,7 +73,10 @@ class MeetingProtocol(_Strict):
     rounds: int = Field(default=1, ge=1, le=5)
     max_actions: int = Field(default=20, ge=1, le=50)
     synthesis_retries: int = Field(default=2, ge=0)
-    fallback_moderator: str = Field(default="offline", description="'offline', or a planning agent whose provider synthesises when the moderator's is down")
+    fallback_moderator: str = Field(
+        default="offline",
+        description="'offline', or a planning agent whose provider synthesises when the moderator's is down",
+    )
     summaries_in_context: int = Field(default=3, ge=0)
 
 
@@ -95,7 +99,7 @@ class MeetingConfig(_Strict):
     budgets: Budgets = Budgets()
 
     @model_validator(mode="after")
-    def _teams_complete(self) -> "MeetingConfig":
+    def _teams_complete(self) -> MeetingConfig:
         if "moderator" not in self.agents or self.agents["moderator"].team != "planning":
             raise ValueError("agents.moderator: expected a planning agent named 'moderator'")
         if not self.executive_agents():
@@ -135,7 +139,7 @@ class Schedule(_Strict):
     adaptive_timing: AdaptiveTiming = AdaptiveTiming()
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Schedule":
+    def _bounds(self) -> Schedule:
         a = self.adaptive_timing
         if not a.min_planning_interval_minutes <= self.planning_interval_minutes <= a.max_planning_interval_minutes:
             raise ValueError(
@@ -153,40 +157,58 @@ GateOp = Literal[">=", ">", "<=", "<", "=="]
 class GateDef(_Strict):
     """One gate: a metric an evaluator produces, compared with a threshold."""
 
-    metric: str = Field(description="a metric produced by an evaluator (see cvagents.evaluators.METRIC_SOURCES)")
+    metric: str = Field(description="a metric produced by an evaluator (see cvagents.metric_sources.METRIC_SOURCES)")
     op: GateOp
     threshold: bool | int | float
-    critical: bool = Field(default=False, description="a critical gate fails the stage at once, even on too little evidence")
+    critical: bool = Field(
+        default=False, description="a critical gate fails the stage at once, even on too little evidence"
+    )
 
 
 class StagePlan(_Strict):
     """One stage of the rollout: its traffic weight, the evidence it needs and its gates."""
 
-    traffic: float = Field(ge=0, le=1, description="share of live traffic the candidate serves; 0 = shadow (mirrored, never served)")
-    min_requests: int = Field(default=0, ge=0, description="requests the candidate must have answered (replayed) before its gates can pass")
-    min_observed_minutes: float = Field(default=0, ge=0, description="traffic time (simulated minutes replayed) the candidate must have been observed")
+    traffic: float = Field(
+        ge=0, le=1, description="share of live traffic the candidate serves; 0 = shadow (mirrored, never served)"
+    )
+    min_requests: int = Field(
+        default=0, ge=0, description="requests the candidate must have answered (replayed) before its gates can pass"
+    )
+    min_observed_minutes: float = Field(
+        default=0, ge=0, description="traffic time (simulated minutes replayed) the candidate must have been observed"
+    )
     gates: tuple[str, ...] = Field(default=(), description="names of gates under rollout.gates")
 
 
 class Slo(_Strict):
-    latency_objective_ms: float = Field(default=50.0, gt=0, description="a request answered without error within this is SLO-compliant")
+    latency_objective_ms: float = Field(
+        default=50.0, gt=0, description="a request answered without error within this is SLO-compliant"
+    )
 
 
 class Incidents(_Strict):
     """What counts as a P0 incident in one traffic replay."""
 
-    p0_error_rate: float = Field(default=0.01, ge=0, le=1, description="the candidate's error rate above this bound is a P0")
+    p0_error_rate: float = Field(
+        default=0.01, ge=0, le=1, description="the candidate's error rate above this bound is a P0"
+    )
     p0_on_crash: bool = Field(default=True, description="the candidate failing to load or crashing is a P0")
 
 
 class Replay(_Strict):
     """How validation queries are replayed as live traffic."""
 
-    requests_per_minute: float = Field(default=120.0, gt=0, description="simulated traffic rate: a replay of m minutes routes m × this many requests")
+    requests_per_minute: float = Field(
+        default=120.0, gt=0, description="simulated traffic rate: a replay of m minutes routes m × this many requests"
+    )
     default_minutes: float = Field(default=10.0, gt=0)
     max_minutes: float = Field(default=240.0, gt=0, description="the most one replay may cover")
     warmup_requests: int = Field(default=10, ge=0, description="untimed requests per model before timing starts")
-    keep_request_logs: int | None = Field(default=200, ge=1, description="per-request logs kept under runs/report/traffic/, newest first (null = keep all); each replay's summary stays in metrics.json")
+    keep_request_logs: int | None = Field(
+        default=200,
+        ge=1,
+        description="per-request logs kept under runs/report/traffic/, newest first (null = keep all); each replay's summary stays in metrics.json",
+    )
 
 
 DEFAULT_GATES: dict[str, dict[str, Any]] = {
@@ -215,9 +237,15 @@ class Rollout(_Strict):
     slo: Slo = Slo()
     incidents: Incidents = Incidents()
     replay: Replay = Replay()
-    require_approval: tuple[str, ...] = Field(default=(), description="stages a human must approve (cvagents approve) before a deployment to them")
-    drill_before_promotion: bool = Field(default=True, description="a passed rollback drill of the version in the previous stage is needed to promote it")
-    artifact_folders: tuple[str, ...] = Field(default=("research",), description="where a model may be deployed from into the first stage")
+    require_approval: tuple[str, ...] = Field(
+        default=(), description="stages a human must approve (cvagents approve) before a deployment to them"
+    )
+    drill_before_promotion: bool = Field(
+        default=True, description="a passed rollback drill of the version in the previous stage is needed to promote it"
+    )
+    artifact_folders: tuple[str, ...] = Field(
+        default=("research",), description="where a model may be deployed from into the first stage"
+    )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -234,32 +262,48 @@ class Rollout(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _names_known(self) -> "Rollout":
+    def _names_known(self) -> Rollout:
         for stage, plan in self.stages.items():
             for g in plan.gates:
                 if g not in self.gates:
-                    raise KeyedValueError(f"rollout.stages.{stage}.gates", f"expected gates defined under rollout.gates ({', '.join(self.gates)}), got {g!r}")
+                    raise KeyedValueError(
+                        f"rollout.stages.{stage}.gates",
+                        f"expected gates defined under rollout.gates ({', '.join(self.gates)}), got {g!r}",
+                    )
         for s in self.require_approval:
             if s not in self.stages:
-                raise KeyedValueError("rollout.require_approval", f"expected stage names ({', '.join(self.stages)}), got {s!r}")
+                raise KeyedValueError(
+                    "rollout.require_approval", f"expected stage names ({', '.join(self.stages)}), got {s!r}"
+                )
         for name, g in self.gates.items():
             if isinstance(g.threshold, bool) and g.op != "==":
-                raise KeyedValueError(f"rollout.gates.{name}.op", f"expected '==' for a true/false threshold, got {g.op!r}")
+                raise KeyedValueError(
+                    f"rollout.gates.{name}.op", f"expected '==' for a true/false threshold, got {g.op!r}"
+                )
         return self
 
 
 class Evaluation(_Strict):
     """Which evaluator measures a model: the demo model's, a user's function, or a script."""
 
-    evaluator: str = Field(default="builtin", description='"builtin", "package.module:function", or a script under a script folder (e.g. research/evaluate_model.py) that prints its metrics as JSON')
-    metrics: tuple[str, ...] = Field(default=(), description="extra metric names a custom evaluator produces, so gates may name them")
+    evaluator: str = Field(
+        default="builtin",
+        description='"builtin", "package.module:function", or a script under a script folder (e.g. research/evaluate_model.py) that prints its metrics as JSON',
+    )
+    metrics: tuple[str, ...] = Field(
+        default=(), description="extra metric names a custom evaluator produces, so gates may name them"
+    )
     bootstrap_samples: int = Field(default=1000, ge=0)
     timeout_s: float = Field(default=300.0, gt=0)
 
     @field_validator("evaluator")
     @classmethod
     def _spec(cls, v: str) -> str:
-        if v == "builtin" or re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v) or (v.endswith(".py") and not v.startswith("/")):
+        if (
+            v == "builtin"
+            or re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v)
+            or (v.endswith(".py") and not v.startswith("/"))
+        ):
             return v
         raise ValueError('expected "builtin", "package.module:function" or a relative path to a .py script')
 
@@ -272,10 +316,16 @@ class Mirror(_Strict):
 class JournalSettings(_Strict):
     """The session journal's segments and the retention rule that bounds its disk use."""
 
-    segment_max_bytes: int = Field(default=1_000_000, gt=0, description="a segment is closed and a new one opened past this size")
+    segment_max_bytes: int = Field(
+        default=1_000_000, gt=0, description="a segment is closed and a new one opened past this size"
+    )
     fsync: bool = Field(default=True, description="fsync every record (off only for benchmarks)")
-    keep_segments: int = Field(default=4, ge=0, description="closed segments kept as they are; older ones are gzipped into archive/")
-    keep_archived_segments: int | None = Field(default=50, ge=0, description="archived segments kept; older ones are deleted (null: keep all)")
+    keep_segments: int = Field(
+        default=4, ge=0, description="closed segments kept as they are; older ones are gzipped into archive/"
+    )
+    keep_archived_segments: int | None = Field(
+        default=50, ge=0, description="archived segments kept; older ones are deleted (null: keep all)"
+    )
 
 
 class WorkspaceLayout(_Strict):
@@ -306,20 +356,26 @@ class CoordinationConfig(_Strict):
     tools: Tools = Tools()
 
     @model_validator(mode="after")
-    def _gates_name_produced_metrics(self) -> "CoordinationConfig":
+    def _gates_name_produced_metrics(self) -> CoordinationConfig:
         """A gate naming a metric that no evaluator produces could never pass: refuse it now."""
-        from .evaluators import METRIC_SOURCES
+        from cvagents.metric_sources import METRIC_SOURCES
 
         produced = set(METRIC_SOURCES) | set(self.evaluation.metrics)
         for name, g in self.rollout.gates.items():
             if g.metric not in produced:
                 extra = " (a custom evaluator's metrics go under evaluation.metrics)"
-                raise KeyedValueError(f"rollout.gates.{name}.metric", f"expected a metric an evaluator produces ({', '.join(sorted(produced))}){extra}, got {g.metric!r}")
+                raise KeyedValueError(
+                    f"rollout.gates.{name}.metric",
+                    f"expected a metric an evaluator produces ({', '.join(sorted(produced))}){extra}, got {g.metric!r}",
+                )
         ev = self.evaluation.evaluator
         if ev.endswith(".py"):
             parts = Path(ev).parts
             if ".." in parts or not any(Path(ev).is_relative_to(f) for f in self.tools.script_folders):
-                raise KeyedValueError("evaluation.evaluator", f"expected a script under {', '.join(self.tools.script_folders)} (tools.script_folders), got {ev!r}")
+                raise KeyedValueError(
+                    "evaluation.evaluator",
+                    f"expected a script under {', '.join(self.tools.script_folders)} (tools.script_folders), got {ev!r}",
+                )
         return self
 
 
@@ -339,7 +395,7 @@ def _describe(err: dict[str, Any]) -> str:
     got = err.get("input")
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     shown = json.dumps(got, default=str) if not isinstance(got, (dict, list)) else type(got).__name__
     return f"{loc}: {msg[0].lower() + msg[1:]}, got {shown}"
 
@@ -385,8 +441,7 @@ class Settings:
         for name, agent in self.meeting.agents.items():
             if not self.prompt_path(name).is_file():
                 raise ConfigError(
-                    f"{self.meeting_path}: agents.{name}.prompt: expected an existing prompt file, "
-                    f"got {agent.prompt!r}"
+                    f"{self.meeting_path}: agents.{name}.prompt: expected an existing prompt file, got {agent.prompt!r}"
                 )
 
     def prompt_path(self, agent: str) -> Path:

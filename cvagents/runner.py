@@ -1,19 +1,19 @@
 """The one entry point that the CLI and the notebooks share: settings → teams → coordinator."""
+
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-import threading
-from datetime import datetime, timezone
-
-from .clock import Clock, ManualClock
-from .config import AgentConfig, Settings, default_project_root
-from .coordinator import Coordinator, RunOptions, install_sigint
-from .llm.cost import CostLedger
-from .llm.factory import build_provider
-from .llm.offline import OfflineProvider
-from .secrets import KeyStore
-from .team import build_teams
+from cvagents.clock import Clock, ManualClock
+from cvagents.config import AgentConfig, Settings, default_project_root
+from cvagents.llm.cost import CostLedger
+from cvagents.llm.factory import build_provider
+from cvagents.offline.provider import OfflineProvider
+from cvagents.planning.team import build_teams
+from cvagents.run.coordinator import Coordinator, RunOptions, install_sigint
+from cvagents.secrets import KeyStore
 
 
 def run_system(
@@ -57,21 +57,28 @@ def run_system(
     clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
     restored_session = None
     if resume_from:
-        from .session import restore_from_mirror
-        from .workspace import Workspace
+        from cvagents.durability.session import restore_from_mirror
+        from cvagents.workspace import Workspace
 
         extra = restore_from_mirror(resume_from, Workspace.from_config(Path(workspace), settings.coordination))
         restored_session = extra.get("session_id")
         mirror_to = mirror_to or resume_from
     ledger = CostLedger(settings.meeting.budgets)
-    teams = build_teams(settings, provider_factory(settings, provider, strict=strict, ledger=ledger, stop=clock.stop_event))
+    teams = build_teams(
+        settings, provider_factory(settings, provider, strict=strict, ledger=ledger, stop=clock.stop_event)
+    )
     coord = Coordinator(
         settings,
         Path(workspace),
         RunOptions(
-            meetings=meetings, time_scale=time_scale, console=console, new_session=new_session,
-            session_id=session_id or restored_session, mirror_to=str(mirror_to) if mirror_to else None,
-            rebuild_reports=bool(resume_from), from_mirror=str(resume_from) if resume_from else None,
+            meetings=meetings,
+            time_scale=time_scale,
+            console=console,
+            new_session=new_session,
+            session_id=session_id or restored_session,
+            mirror_to=str(mirror_to) if mirror_to else None,
+            rebuild_reports=bool(resume_from),
+            from_mirror=str(resume_from) if resume_from else None,
         ),
         teams,
         clock=clock,
@@ -100,8 +107,8 @@ def mirror_to_restore(
     """What a re-run notebook passes as ``run_system(resume_from=...)``: the mirror, when it holds
     a session and the workspace holds none (a new VM after a disconnect); otherwise None, because
     a workspace with sessions of its own is at least as new as its mirror."""
-    from .session import mirror_manifest, sessions
-    from .workspace import Workspace
+    from cvagents.durability.session import mirror_manifest, sessions
+    from cvagents.workspace import Workspace
 
     if not mirror:
         return None
@@ -116,10 +123,12 @@ def _parse_start(value: str | datetime | None) -> datetime | None:
     if value is None or value == "":
         return None
     t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def provider_factory(settings: Settings, mode: str, *, strict: bool, ledger: CostLedger, stop: threading.Event | None = None, keys=None):
+def provider_factory(
+    settings: Settings, mode: str, *, strict: bool, ledger: CostLedger, stop: threading.Event | None = None, keys=None
+):
     """Agent config → provider: budgets and costs through ``ledger``, keys from the environment,
     a ``.env`` in the project root or Colab Secrets; retries wait on ``stop`` so Ctrl-C ends
     them at once."""
@@ -130,8 +139,17 @@ def provider_factory(settings: Settings, mode: str, *, strict: bool, ledger: Cos
 
     def make(name: str, cfg: AgentConfig):
         return build_provider(
-            name, cfg, m.defaults, mode=mode, keys=keys, strict=strict, ledger=ledger,
-            pricing=m.pricing, budgets=m.budgets, offline_provider=offline, retry_sleep=sleep,
+            name,
+            cfg,
+            m.defaults,
+            mode=mode,
+            keys=keys,
+            strict=strict,
+            ledger=ledger,
+            pricing=m.pricing,
+            budgets=m.budgets,
+            offline_provider=offline,
+            retry_sleep=sleep,
         )
 
     return make

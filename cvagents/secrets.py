@@ -14,14 +14,16 @@ Keys live only in memory. Every value this module hands out is registered with `
 also masks anything shaped like a key (``sk-…``, ``sk-ant-…``, ``AIza…``, bearer tokens, key
 headers and ``key=`` query parameters). ``RedactingFilter`` applies it to log records.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -251,7 +253,7 @@ def load_keys(
 
 def colab_secrets_to_environ(
     names: Iterable[str] = STANDARD_KEY_NAMES,
-    environ: "os._Environ[str] | dict[str, str] | None" = None,
+    environ: os._Environ[str] | dict[str, str] | None = None,
     colab: Callable[[str], str | None] | None | bool = True,
 ) -> list[str]:
     """Copy the keys found in Colab Secrets into this kernel's environment (a variable already

@@ -2,13 +2,14 @@
 
 No code writes outside the workspace it was given; every path comes from here.
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
 from pathlib import Path
 
-from .config import CoordinationConfig, WorkspaceLayout, default_project_root
+from cvagents.config import CoordinationConfig, WorkspaceLayout, default_project_root
 
 HANDOFF_DOCS = ("README.md", "pending_actions_TEMPLATE.json")
 
@@ -20,7 +21,7 @@ class Workspace:
         self.stages = tuple(stages)
 
     @classmethod
-    def from_config(cls, root: Path, config: CoordinationConfig) -> "Workspace":
+    def from_config(cls, root: Path, config: CoordinationConfig) -> Workspace:
         return cls(root, config.workspace, config.rollout.stages)
 
     def _p(self, rel: str) -> Path:
@@ -85,7 +86,7 @@ class Workspace:
         """The guide's quick-status trio."""
         return [self.model_file, self.metrics_file, self.validation_dir / "dataset_info.json"]
 
-    def create(self, project_root: Path | None = None) -> "Workspace":
+    def create(self, project_root: Path | None = None) -> Workspace:
         """Make the layout and ship the handoff README and template (never overwriting)."""
         for d in (
             self.planning_dir,

@@ -11,6 +11,7 @@ Only the project's own files are copied (the categories below), never a workspac
 .git; a file already up to date (same size and mtime) is not copied again. Every required file
 that is missing is named. Exit status 1 when one is missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,19 +24,73 @@ DRIVE_PROJECT = "/content/drive/MyDrive/cv_multimodal/project/computer-vision-cl
 LOCAL_PROJECT = "/content/cv_project"
 
 PLANNING = ("moderator", "pre_architect", "data_analyst", "tech_analysis", "critic", "cotrr_team")
-EXECUTIVE = ("ops_commander", "infra_guardian", "latency_analyst", "compliance_monitor", "integration_engineer", "rollback_officer")
+EXECUTIVE = (
+    "ops_commander",
+    "infra_guardian",
+    "latency_analyst",
+    "compliance_monitor",
+    "integration_engineer",
+    "rollback_officer",
+)
 
 # (category, files that must be there, patterns for the rest of the category)
 CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("Core System", ("cvagents/coordinator.py", "cvagents/runner.py", "cvagents/meeting.py", "cvagents/executive.py", "cvagents/handoff.py", "cvagents/journal.py", "cvagents/cli.py", "pyproject.toml"),
-     ("cvagents/*.py", "cvagents/llm/*.py", "setup.py", "requirements.txt")),
+    (
+        "Core System",
+        (
+            "cvagents/coordinator.py",
+            "cvagents/runner.py",
+            "cvagents/meeting.py",
+            "cvagents/executive.py",
+            "cvagents/handoff.py",
+            "cvagents/journal.py",
+            "cvagents/cli.py",
+            "pyproject.toml",
+        ),
+        ("cvagents/*.py", "cvagents/llm/*.py", "setup.py", "requirements.txt"),
+    ),
     ("Multi-Agent Configs", ("configs/meeting.yaml", "configs/autonomous_coordination.yaml"), ()),
-    ("Execution Tools", ("cvagents/tools/registry.py", "cvagents/tools/deploy.py", "cvagents/tools/evaluation.py", "cvagents/tools/scripts.py", "cvagents/tools/artifacts.py"), ("cvagents/tools/*.py",)),
-    ("Planning Team Prompts", tuple(f"prompts/planning_team/{a}.md" for a in PLANNING), ("prompts/planning_team/*.md",)),
-    ("Executive Team Prompts", tuple(f"prompts/executive_team/{a}.md" for a in EXECUTIVE), ("prompts/executive_team/*.md",)),
-    ("Research Context", ("README.md", "reports/handoff/README.md", "reports/handoff/pending_actions_TEMPLATE.json"), ("docs/*.md",)),
-    ("Deployment Scripts", ("sync/sync_all_files.py", "sync/deploy_updated_system.py", "cvagents/deployment.py", "cvagents/rollout.py"), ("notebooks/*.ipynb",)),
-    ("Evaluation & Data", ("cvagents/models/evaluate.py", "cvagents/models/train.py", "cvagents/models/data.py", "cvagents/models/metrics.py"), ("cvagents/models/*.py", "cvagents/models/scripts/*.py")),
+    (
+        "Execution Tools",
+        (
+            "cvagents/tools/registry.py",
+            "cvagents/tools/deploy.py",
+            "cvagents/tools/evaluation.py",
+            "cvagents/tools/scripts.py",
+            "cvagents/tools/artifacts.py",
+        ),
+        ("cvagents/tools/*.py",),
+    ),
+    (
+        "Planning Team Prompts",
+        tuple(f"prompts/planning_team/{a}.md" for a in PLANNING),
+        ("prompts/planning_team/*.md",),
+    ),
+    (
+        "Executive Team Prompts",
+        tuple(f"prompts/executive_team/{a}.md" for a in EXECUTIVE),
+        ("prompts/executive_team/*.md",),
+    ),
+    (
+        "Research Context",
+        ("README.md", "reports/handoff/README.md", "reports/handoff/pending_actions_TEMPLATE.json"),
+        ("docs/*.md",),
+    ),
+    (
+        "Deployment Scripts",
+        ("sync/sync_all_files.py", "sync/deploy_updated_system.py", "cvagents/deployment.py", "cvagents/rollout.py"),
+        ("notebooks/*.ipynb",),
+    ),
+    (
+        "Evaluation & Data",
+        (
+            "cvagents/models/evaluate.py",
+            "cvagents/models/train.py",
+            "cvagents/models/data.py",
+            "cvagents/models/metrics.py",
+        ),
+        ("cvagents/models/*.py", "cvagents/models/scripts/*.py"),
+    ),
 ]
 
 
@@ -84,20 +139,38 @@ def sync(source: str | os.PathLike, dest: str | os.PathLike, out=None) -> dict:
         expected = len(files) + len(missing)
         report.append((name, len(files), expected, missing))
         missing_all += missing
-    print(f"{'✅' if not missing_all else '⚠️'} Successfully synced: {synced} files ({copied} copied, {synced - copied} already up to date) → {dest}", file=out)
+    print(
+        f"{'✅' if not missing_all else '⚠️'} Successfully synced: {synced} files ({copied} copied, {synced - copied} already up to date) → {dest}",
+        file=out,
+    )
     for name, found, expected, missing in report:
         mark = "✅" if not missing else "❌"
         line = f"{mark} {name}: {found}/{expected}"
         if missing:
             line += " — missing: " + ", ".join(missing)
         print(line, file=out)
-    return {"synced": synced, "copied": copied, "missing": missing_all, "categories": {n: (f, e) for n, f, e, _ in report}}
+    return {
+        "synced": synced,
+        "copied": copied,
+        "missing": missing_all,
+        "categories": {n: (f, e) for n, f, e, _ in report},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Copy the cvagents project from Google Drive to the Colab VM, reporting by category.")
-    p.add_argument("--source", default=os.environ.get("CV_DRIVE_PROJECT", DRIVE_PROJECT), help=f"the project on Drive (default: {DRIVE_PROJECT})")
-    p.add_argument("--dest", default=os.environ.get("CV_PROJECT_DIR", LOCAL_PROJECT), help=f"where to copy it (default: {LOCAL_PROJECT})")
+    p = argparse.ArgumentParser(
+        description="Copy the cvagents project from Google Drive to the Colab VM, reporting by category."
+    )
+    p.add_argument(
+        "--source",
+        default=os.environ.get("CV_DRIVE_PROJECT", DRIVE_PROJECT),
+        help=f"the project on Drive (default: {DRIVE_PROJECT})",
+    )
+    p.add_argument(
+        "--dest",
+        default=os.environ.get("CV_PROJECT_DIR", LOCAL_PROJECT),
+        help=f"where to copy it (default: {LOCAL_PROJECT})",
+    )
     args = p.parse_args(argv)
     return 1 if sync(args.source, args.dest)["missing"] else 0
 

@@ -3,25 +3,42 @@ test module): contributions in prose, the moderator's synthesis as JSON (malform
 repaired), and for executives a native tool call chosen from the action's words, then a RESULT
 line. It reads each API's own wire format, so the official SDKs are exercised for real.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import threading
 
-from cvagents.llm.offline import choose_tool
-from cvagents.llm.offline_planning import plan
-
 from llm_servers import LLMServer, Received, Reply, anthropic_message, gemini_response, openai_completion
 
+from cvagents.offline.planning import plan
+from cvagents.offline.provider import choose_tool
 
 # A fresh rollout, as the state snapshot gives it to a first meeting: model built, nothing deployed.
 FRESH_STATE = {
-    "meeting_number": 1, "stages_order": ["shadow", "5_percent", "20_percent", "50_percent", "production"],
-    "thresholds": {"ndcg_at_10_min": 0.72, "latency_p95_ms_max": 50.0, "slo_compliance_min": 0.99, "p0_incidents_max": 0, "rollback_test_required": True},
-    "artifacts": {"model": "research/v1_production.pth", "model_sha256": "ab" * 32, "model_rejected": False, "validation_set": True},
-    "stages": {}, "current": None, "next_stage": "shadow", "evaluations_recorded": 0,
-    "last_execution": {"succeeded": [], "failed": [], "refused": []}, "open_actions": [], "failed_actions": [],
+    "meeting_number": 1,
+    "stages_order": ["shadow", "5_percent", "20_percent", "50_percent", "production"],
+    "thresholds": {
+        "ndcg_at_10_min": 0.72,
+        "latency_p95_ms_max": 50.0,
+        "slo_compliance_min": 0.99,
+        "p0_incidents_max": 0,
+        "rollback_test_required": True,
+    },
+    "artifacts": {
+        "model": "research/v1_production.pth",
+        "model_sha256": "ab" * 32,
+        "model_rejected": False,
+        "validation_set": True,
+    },
+    "stages": {},
+    "current": None,
+    "next_stage": "shadow",
+    "evaluations_recorded": 0,
+    "last_execution": {"succeeded": [], "failed": [], "refused": []},
+    "open_actions": [],
+    "failed_actions": [],
 }
 
 
@@ -101,12 +118,26 @@ class AgentBackend:
                 self.tool_calls_sent += 1
         calls = [("call_1", tool[0], tool[1])] if tool else []
         if kind == "anthropic":
-            body_out = anthropic_message(answer, tool_calls=calls, model=body.get("model", "claude"), input_tokens=usage_in, output_tokens=usage_out)
+            body_out = anthropic_message(
+                answer,
+                tool_calls=calls,
+                model=body.get("model", "claude"),
+                input_tokens=usage_in,
+                output_tokens=usage_out,
+            )
         elif kind == "openai":
-            body_out = openai_completion(answer, tool_calls=calls, model=body.get("model", "gpt"), prompt_tokens=usage_in, completion_tokens=usage_out)
+            body_out = openai_completion(
+                answer,
+                tool_calls=calls,
+                model=body.get("model", "gpt"),
+                prompt_tokens=usage_in,
+                completion_tokens=usage_out,
+            )
         else:
             model = re.search(r"/models/([^/:]+):", rec.path).group(1)
-            body_out = gemini_response(answer, function_calls=calls, model=model, prompt_tokens=usage_in, candidates_tokens=usage_out)
+            body_out = gemini_response(
+                answer, function_calls=calls, model=model, prompt_tokens=usage_in, candidates_tokens=usage_out
+            )
         return Reply(body=body_out, delay_s=self.delay_s)
 
 

@@ -11,6 +11,7 @@ cvagents once (no torch op runs in it), then for each JSON line ``{"args", "env"
 stdin forks a child that runs the CLI (a real process: the crash points SIGKILL it) and answers
 ``{"rc": <exit code, or -signal>}``. Saves a torch import (seconds) per run.
 """
+
 import json
 import os
 import sys
@@ -24,9 +25,10 @@ from cvagents.cli import main  # noqa: E402
 
 def serve() -> None:
     import torch  # noqa: F401  - imported, never used here: the children start warm
+
+    import cvagents.execution.tools  # noqa: F401
     import cvagents.models  # noqa: F401
-    import cvagents.tools  # noqa: F401
-    from cvagents import crashpoints
+    from cvagents.durability import crashpoints
 
     for line in sys.stdin:
         req = json.loads(line)

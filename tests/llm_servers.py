@@ -15,6 +15,7 @@ Routes: Anthropic ``POST /v1/messages``; OpenAI ``POST /v1/chat/completions``; G
 ``POST /v1beta/models/{model}:generateContent``. Anything else gets a 404 in the API's error
 format; an empty queue gets a 418 (not retryable) unless ``default`` is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,19 +59,44 @@ class Received:
 
 def error_body(kind: str, status: int, message: str) -> dict[str, Any]:
     if kind == "anthropic":
-        etype = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                 404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        etype = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
         return {"type": "error", "error": {"type": etype, "message": message}}
     if kind == "openai":
-        return {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error",
-                          "param": None, "code": None}}
-    gstatus = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-               429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(status, "UNKNOWN")
+        return {
+            "error": {
+                "message": message,
+                "type": "server_error" if status >= 500 else "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    gstatus = {
+        400: "INVALID_ARGUMENT",
+        401: "UNAUTHENTICATED",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+    }.get(status, "UNKNOWN")
     return {"error": {"code": status, "message": message, "status": gstatus}}
 
 
-def error(kind: str, status: int, message: str = "scripted error", *, headers: dict[str, str] | None = None,
-          delay_s: float = 0.0) -> Reply:
+def error(
+    kind: str,
+    status: int,
+    message: str = "scripted error",
+    *,
+    headers: dict[str, str] | None = None,
+    delay_s: float = 0.0,
+) -> Reply:
     return Reply(status=status, body=error_body(kind, status, message), headers=dict(headers or {}), delay_s=delay_s)
 
 
@@ -123,8 +149,11 @@ def openai_completion(
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if tool_calls:
         message["tool_calls"] = [
-            {"id": cid, "type": "function",
-             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            {
+                "id": cid,
+                "type": "function",
+                "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)},
+            }
             for cid, name, args in tool_calls
         ]
     usage: dict[str, Any] = {
@@ -139,8 +168,9 @@ def openai_completion(
         "object": "chat.completion",
         "created": 1700000000,
         "model": model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop")}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop")}
+        ],
         "usage": usage,
     }
 
@@ -190,7 +220,7 @@ def gemini_response(
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -263,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "LLMServer"
+    owner: LLMServer
 
 
 class LLMServer:
@@ -274,14 +304,14 @@ class LLMServer:
         self.default = default
         self.responder = responder  # (kind, Received) -> Reply, used when the queue is empty
         self.requests: list[Received] = []
-        self._queue: "queue.Queue[Reply]" = queue.Queue()
+        self._queue: queue.Queue[Reply] = queue.Queue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # lifecycle
-    def start(self) -> "LLMServer":
+    def start(self) -> LLMServer:
         httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.owner = self
         self._httpd = httpd
@@ -297,7 +327,7 @@ class LLMServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "LLMServer":
+    def __enter__(self) -> LLMServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -319,12 +349,12 @@ class LLMServer:
         return self.origin + "/v1" if self.kind == "openai" else self.origin
 
     # scripting
-    def push(self, *replies: Reply) -> "LLMServer":
+    def push(self, *replies: Reply) -> LLMServer:
         for r in replies:
             self._queue.put(r)
         return self
 
-    def reply(self, body: Any, **kw: Any) -> "LLMServer":
+    def reply(self, body: Any, **kw: Any) -> LLMServer:
         return self.push(Reply(body=body, **kw))
 
     @property
@@ -347,7 +377,7 @@ class Sleeps(list):
 
 
 class FakeOffline:
-    """Stands in for ``cvagents.llm.offline.OfflineProvider`` in tests."""
+    """Stands in for ``cvagents.offline.provider.OfflineProvider`` in tests."""
 
     name = "offline"
     model = "offline-rules-v1"
@@ -362,13 +392,27 @@ class FakeOffline:
         return LLMResult("offline answer", (), Usage(), self.model, "offline", 0.0, "end_turn")
 
 
-def make_request(*messages: Any, system: str = "You are the critic.", tools: Any = (), max_tokens: int = 256,
-                 agent: str = "critic", context: dict[str, Any] | None = None) -> Any:
+def make_request(
+    *messages: Any,
+    system: str = "You are the critic.",
+    tools: Any = (),
+    max_tokens: int = 256,
+    agent: str = "critic",
+    context: dict[str, Any] | None = None,
+) -> Any:
     from cvagents.llm.base import LLMRequest, Message
 
     msgs = tuple(messages) or (Message("user", "Review the rollout plan."),)
-    return LLMRequest(agent=agent, role="critic", purpose="contribution", system=system, messages=msgs,
-                      tools=tuple(tools), max_tokens=max_tokens, context=dict(context or {}))
+    return LLMRequest(
+        agent=agent,
+        role="critic",
+        purpose="contribution",
+        system=system,
+        messages=msgs,
+        tools=tuple(tools),
+        max_tokens=max_tokens,
+        context=dict(context or {}),
+    )
 
 
 def metrics_tool() -> Any:

@@ -2,24 +2,25 @@
 manual clock, and a way to "crash" a run at the n-th provider call (the exception propagates
 out of ``Coordinator.run`` with no clean-up of the run's state: the journal is closed, as the
 kernel closes it for a killed process, and nothing else)."""
+
 from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cvagents.clock import ManualClock
 from cvagents.config import Settings
-from cvagents.coordinator import Coordinator, RunOptions
-from cvagents.journal import Journal
+from cvagents.durability.journal import Journal
 from cvagents.llm.cost import CostLedger
 from cvagents.llm.factory import build_provider
-from cvagents.llm.offline import OfflineProvider
-from cvagents.team import build_teams
+from cvagents.offline.provider import OfflineProvider
+from cvagents.planning.team import build_teams
+from cvagents.run.coordinator import Coordinator, RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
-START = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 # Torch-free actions the offline executives map onto real tools.
 PLAN = [
@@ -56,8 +57,27 @@ class Scripted(OfflineProvider):
         res = super().complete(request)
         if request.purpose != "synthesis":
             return res
-        actions = [{"action": a, "owner": o, "priority": p, "estimated_duration": "5min", "success_criteria": "the tool reports success"} for a, o, p in self.plan]
-        return type(res)(json.dumps({"decisions": [{"decision": "Proceed with shadow", "rationale": "scripted"}], "actions": actions}), (), res.usage, res.model, res.provider, 0.0, "end_turn")
+        actions = [
+            {
+                "action": a,
+                "owner": o,
+                "priority": p,
+                "estimated_duration": "5min",
+                "success_criteria": "the tool reports success",
+            }
+            for a, o, p in self.plan
+        ]
+        return type(res)(
+            json.dumps(
+                {"decisions": [{"decision": "Proceed with shadow", "rationale": "scripted"}], "actions": actions}
+            ),
+            (),
+            res.usage,
+            res.model,
+            res.provider,
+            0.0,
+            "end_turn",
+        )
 
 
 def seed(ws: Path) -> Path:
@@ -81,7 +101,19 @@ def coordinator(ws: Path, meetings: int, *, s: Settings | None = None, clock=Non
     clock = clock or ManualClock(START)
     ledger = CostLedger(s.meeting.budgets)
     m = s.meeting
-    teams = build_teams(s, lambda name, cfg: build_provider(name, cfg, m.defaults, mode="offline", ledger=ledger, pricing=m.pricing, budgets=m.budgets, offline_provider=Scripted()))
+    teams = build_teams(
+        s,
+        lambda name, cfg: build_provider(
+            name,
+            cfg,
+            m.defaults,
+            mode="offline",
+            ledger=ledger,
+            pricing=m.pricing,
+            budgets=m.budgets,
+            offline_provider=Scripted(),
+        ),
+    )
     opts.setdefault("session_id", "t")
     return Coordinator(s, ws, RunOptions(meetings=meetings, console=False, **opts), teams, clock=clock, ledger=ledger)
 

@@ -1,10 +1,11 @@
 """Helpers shared by the rollout tests: a tool context on a workspace, and evidence that passes
 (or fails) a stage's gates without training or replaying anything."""
+
 from __future__ import annotations
 
-from cvagents import deployment, metrics_store
 from cvagents.config import CoordinationConfig
-from cvagents.tools import ToolContext, default_registry
+from cvagents.execution.tools import ToolContext, default_registry
+from cvagents.rollout import deployment, metrics_store
 from cvagents.workspace import Workspace
 
 REG = default_registry()
@@ -27,25 +28,48 @@ def call(ctx, name, key, **args):
     return REG.call(ctx, name, args)
 
 
-def record(ctx, stage, *, ndcg_low=0.80, slo=1.0, p0=0, requests=None, minutes=None, evaluation=True, traffic=True, tag="a"):
+def record(
+    ctx, stage, *, ndcg_low=0.80, slo=1.0, p0=0, requests=None, minutes=None, evaluation=True, traffic=True, tag="a"
+):
     """Measurements of the version live in ``stage``: an evaluation and a replay's traffic."""
     live = deployment.live(ctx.workspace.stage_dir(stage))
     plan = ctx.config.rollout.stages[stage]
     n = plan.min_requests if requests is None else requests
     if evaluation:
-        metrics_store.record_evaluation(ctx.workspace.evaluations_dir, {
-            "id": f"eval_{stage}_{tag}_{live['sha256'][:8]}", "kind": "evaluation", "time": f"t_{tag}", "stage": stage,
-            "version": live["version"], "model_sha256": live["sha256"],
-            "ndcg_at_10": ndcg_low + 0.02, "ndcg_at_10_ci95": [ndcg_low, ndcg_low + 0.04], "latency_p95_ms": 3.0,
-        })
+        metrics_store.record_evaluation(
+            ctx.workspace.evaluations_dir,
+            {
+                "id": f"eval_{stage}_{tag}_{live['sha256'][:8]}",
+                "kind": "evaluation",
+                "time": f"t_{tag}",
+                "stage": stage,
+                "version": live["version"],
+                "model_sha256": live["sha256"],
+                "ndcg_at_10": ndcg_low + 0.02,
+                "ndcg_at_10_ci95": [ndcg_low, ndcg_low + 0.04],
+                "latency_p95_ms": 3.0,
+            },
+        )
     if traffic:
-        metrics_store.record_evaluation(ctx.workspace.evaluations_dir, {
-            "id": f"traffic_{stage}_{tag}_{live['sha256'][:8]}", "kind": "traffic", "time": f"t_{tag}", "stage": stage,
-            "version": live["version"], "model_sha256": live["sha256"],
-            "requests": n, "candidate_requests": n, "errors": 0, "within_slo": round(n * slo),
-            "observed_minutes": plan.min_observed_minutes if minutes is None else minutes, "p0_incidents": p0,
-            "incidents": ["P0: test"] * p0, "serve_latency_p95_ms": 1.0,
-        })
+        metrics_store.record_evaluation(
+            ctx.workspace.evaluations_dir,
+            {
+                "id": f"traffic_{stage}_{tag}_{live['sha256'][:8]}",
+                "kind": "traffic",
+                "time": f"t_{tag}",
+                "stage": stage,
+                "version": live["version"],
+                "model_sha256": live["sha256"],
+                "requests": n,
+                "candidate_requests": n,
+                "errors": 0,
+                "within_slo": round(n * slo),
+                "observed_minutes": plan.min_observed_minutes if minutes is None else minutes,
+                "p0_incidents": p0,
+                "incidents": ["P0: test"] * p0,
+                "serve_latency_p95_ms": 1.0,
+            },
+        )
     metrics_store.collect(ctx.workspace.metrics_file, ctx.workspace.evaluations_dir, "t")
 
 

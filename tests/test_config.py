@@ -20,16 +20,24 @@ def test_shipped_configs_load(project_root):
     assert providers["moderator"] == providers["pre_architect"] == providers["data_analyst"] == "anthropic"
     assert providers["tech_analysis"] == providers["critic"] == "openai"
     assert providers["cotrr_team"] == "gemini"
-    assert providers["ops_commander"] == providers["latency_analyst"] == providers["integration_engineer"] == "anthropic"
+    assert (
+        providers["ops_commander"] == providers["latency_analyst"] == providers["integration_engineer"] == "anthropic"
+    )
     assert providers["infra_guardian"] == providers["compliance_monitor"] == providers["rollback_officer"] == "openai"
     c = s.coordination
     assert c.schedule.planning_interval_minutes == 30 and c.schedule.heartbeat_minutes == 5
     assert c.schedule.actions_per_heartbeat == 3
     # issue 4: the stage plan is a mapping, in order; the guide's thresholds are gates on metrics
-    assert tuple(c.rollout.stages) == c.rollout.names == ("shadow", "5_percent", "20_percent", "50_percent", "production")
+    assert (
+        tuple(c.rollout.stages) == c.rollout.names == ("shadow", "5_percent", "20_percent", "50_percent", "production")
+    )
     assert [p.traffic for p in c.rollout.stages.values()] == [0.0, 0.05, 0.2, 0.5, 1.0]
     g = c.rollout.gates
-    assert (g["ndcg_at_10"].metric, g["ndcg_at_10"].op, g["ndcg_at_10"].threshold) == ("ndcg_at_10_ci95_low", ">=", 0.72)
+    assert (g["ndcg_at_10"].metric, g["ndcg_at_10"].op, g["ndcg_at_10"].threshold) == (
+        "ndcg_at_10_ci95_low",
+        ">=",
+        0.72,
+    )
     assert (g["latency_p95_ms"].op, g["latency_p95_ms"].threshold) == ("<", 50.0)
     assert (g["slo_compliance"].threshold, g["p0_incidents"].threshold, g["p0_incidents"].critical) == (0.99, 0, True)
     assert g["rollback_test"].threshold is True and c.mirror.interval_seconds == 10

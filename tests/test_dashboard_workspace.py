@@ -4,13 +4,13 @@ contract between the run and the dashboards: the files and fields the dashboards
 Other test modules import ``run_workspace`` and ``seed`` from here; the run happens once per
 pytest process, on the model that ``trained_artifacts`` (conftest) trains once per session.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 from pathlib import Path
-
 
 _RUN: dict[str, Path] = {}
 
@@ -38,7 +38,19 @@ def test_the_run_writes_what_the_planning_monitor_reads(run_ws):
     actions = sorted((run_ws / "reports/planning").glob("actions_meeting_*.json"))
     assert len(actions) == 3
     a = json.loads(actions[-1].read_text())
-    assert {"meeting_id", "timestamp", "status", "decisions", "go_no_go", "actions", "count", "participants", "absent", "usage_by_agent", "cost_by_agent"} <= set(a)
+    assert {
+        "meeting_id",
+        "timestamp",
+        "status",
+        "decisions",
+        "go_no_go",
+        "actions",
+        "count",
+        "participants",
+        "absent",
+        "usage_by_agent",
+        "cost_by_agent",
+    } <= set(a)
     assert {"id", "action", "owner", "priority"} <= set(a["actions"][0])
     h = json.loads((run_ws / "reports/handoff/pending_actions.json").read_text())
     assert h["meeting_id"] == a["meeting_id"]
@@ -62,7 +74,11 @@ def test_the_run_writes_what_the_execution_monitor_reads(run_ws):
     assert {"session_id", "status", "time_scale", "meetings_held", "heartbeats"} <= set(session)
 
 
-IPYWIDGETS7 = ("ipywidgets==7.7.1", "jupyterlab_widgets==1.1.11", "ipython_genutils==0.2.0")  # Colab's widgets, and their front end
+IPYWIDGETS7 = (
+    "ipywidgets==7.7.1",
+    "jupyterlab_widgets==1.1.11",
+    "ipython_genutils==0.2.0",
+)  # Colab's widgets, and their front end
 
 
 def ipywidgets7_overlay() -> Path | None:
@@ -75,7 +91,12 @@ def ipywidgets7_overlay() -> Path | None:
     target = Path(os.environ.get("CVAGENTS_IPYWIDGETS7") or Path(sys.prefix) / "ipywidgets-7.7.1")
     if (target / "ipywidgets" / "__init__.py").is_file() and (target / "share/jupyter/labextensions").is_dir():
         return target
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *IPYWIDGETS7], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *IPYWIDGETS7],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return target if p.returncode == 0 and (target / "ipywidgets" / "__init__.py").is_file() else None
 
 

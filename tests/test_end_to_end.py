@@ -1,4 +1,5 @@
 """The whole loop on the offline provider, through the real CLI, in a temporary workspace."""
+
 import json
 import re
 import subprocess
@@ -13,8 +14,23 @@ from cvagents.config import EXECUTIVE_ROLES
 def demo(tmp_path_factory):
     ws = tmp_path_factory.mktemp("e2e") / "ws"
     p = subprocess.run(
-        [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--meetings", "3", "--time-scale", "600", "--workspace", str(ws)],  # as `make demo`
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "cvagents",
+            "run",
+            "--provider",
+            "offline",
+            "--meetings",
+            "3",
+            "--time-scale",
+            "600",
+            "--workspace",
+            str(ws),
+        ],  # as `make demo`
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return ws, p.stdout
@@ -75,7 +91,14 @@ def test_execution_reports_follow_priority_and_record_tools(demo):
         by_meeting.setdefault(rec["meeting_id"], []).extend(rank[a["priority"]] for a in rec["actions"])
     for order in by_meeting.values():
         assert order == sorted(order)  # HIGH -> MEDIUM -> LOW across the phase
-    assert {"create_v1_artifacts", "deploy_model", "run_evaluation", "replay_traffic", "collect_metrics", "run_rollback_drill"} <= seen_tools
+    assert {
+        "create_v1_artifacts",
+        "deploy_model",
+        "run_evaluation",
+        "replay_traffic",
+        "collect_metrics",
+        "run_rollback_drill",
+    } <= seen_tools
     logs = "".join(f.read_text() for f in sorted((ws / "reports" / "execution").glob("deployments_*.log")))
     assert "deploy_model stage=shadow" in logs and "✅" in logs
 
@@ -87,7 +110,7 @@ def test_metrics_and_shadow_deployment(demo):
     assert shadow["ndcg_at_10"] >= 0.72 and 0 < shadow["latency_p95_ms"] < 50
     assert len(m["history"]) >= 1
     manifest = json.loads((ws / "deployment" / "shadow" / "manifest.json").read_text())
-    from cvagents.hashing import sha256_file
+    from cvagents.durability.hashing import sha256_file
 
     art = ws / "deployment" / "shadow" / "versions" / manifest["version"] / manifest["artifact"]
     assert sha256_file(art) == manifest["sha256"] == sha256_file(ws / "research" / "v1_production.pth")
@@ -102,8 +125,12 @@ def test_feedback_reaches_the_next_meeting(demo):
 
 def test_status_reads_the_workspace(demo):
     ws, _ = demo
-    p = subprocess.run([sys.executable, "-m", "cvagents", "status", "--workspace", str(ws), "--json"], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "cvagents", "status", "--workspace", str(ws), "--json"], capture_output=True, text=True
+    )
     s = json.loads(p.stdout)
     assert s["meetings"] == 3 and s["tools_succeeded"] > 0 and s["essential_present"]
-    p = subprocess.run([sys.executable, "-m", "cvagents", "status", "--workspace", str(ws)], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "cvagents", "status", "--workspace", str(ws)], capture_output=True, text=True
+    )
     assert "📋 Meetings: 3" in p.stdout and "✅ Present" in p.stdout

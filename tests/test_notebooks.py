@@ -1,5 +1,6 @@
 """Every notebook executed with papermill on a short offline run, parameters injected as a user
 would: the runners run the system, the monitors render the run's figures once."""
+
 from __future__ import annotations
 
 import ast
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from cvagents.dashboard import _fmt
 from test_dashboard_workspace import run_workspace, seed
+
+from cvagents.ui.dashboard import _fmt
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -79,7 +80,7 @@ def executed(run_ws, trained_artifacts, tmp_path_factory) -> dict[str, tuple[Pat
     The coordinator and the execution monitor run in a fake Colab kernel: the drive folder is
     this checkout, the project is copied to a temporary "/content/cv_project", keys come from
     fake Colab Secrets, and the monitor reads the default mirror folder on the "Drive"."""
-    from cvagents.sync import Mirror
+    from cvagents.durability.mirror import Mirror
 
     base = tmp_path_factory.mktemp("notebooks")
     project = base / "content" / "cv_project"
@@ -88,8 +89,22 @@ def executed(run_ws, trained_artifacts, tmp_path_factory) -> dict[str, tuple[Pat
     assert Mirror({d: run_ws / d for d in ("reports", "runs", "sessions")}, drive / "run_mirror").flush().ok
     colab = fake_colab_env(base, project)
     jobs = {
-        "coordinator": ({"provider": "offline", "meetings": 1, "time_scale": 6000, "drive_folder": str(ROOT), "mirror_folder": str(base / "mirror")}, project / "workspace", colab),
-        "autonomous_system_with_trajectory_preservation": ({"provider": "offline", "meetings": 1, "time_scale": 6000, "refresh_seconds": 0}, seed(trained_artifacts, base / "ws_unified"), None),
+        "coordinator": (
+            {
+                "provider": "offline",
+                "meetings": 1,
+                "time_scale": 6000,
+                "drive_folder": str(ROOT),
+                "mirror_folder": str(base / "mirror"),
+            },
+            project / "workspace",
+            colab,
+        ),
+        "autonomous_system_with_trajectory_preservation": (
+            {"provider": "offline", "meetings": 1, "time_scale": 6000, "refresh_seconds": 0},
+            seed(trained_artifacts, base / "ws_unified"),
+            None,
+        ),
         "monitor_execution": ({"refresh_seconds": 0, "drive_folder": str(drive)}, drive / "run_mirror", colab),
         "monitor_planning": ({"refresh_seconds": 0}, run_ws, None),
     }
@@ -101,8 +116,22 @@ def executed(run_ws, trained_artifacts, tmp_path_factory) -> dict[str, tuple[Pat
         nb_out = base / f"{name}.out.ipynb"
         args = [a for k, v in params.items() for a in ("-p", k, str(v))]
         p = subprocess.run(
-            [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"), str(nb_out), *args, "--cwd", str(base), "--log-level", "WARNING"],
-            capture_output=True, text=True, timeout=600, env=env,
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(NOTEBOOKS / f"{name}.ipynb"),
+                str(nb_out),
+                *args,
+                "--cwd",
+                str(base),
+                "--log-level",
+                "WARNING",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
         )
         assert p.returncode == 0, f"{name} failed:\n{p.stdout[-3000:]}{p.stderr[-3000:]}"
         return nb_out, ws
@@ -117,7 +146,9 @@ def outputs(nb_path: Path) -> list[dict]:
 
 
 def html_text(nb_path: Path) -> str:
-    return "\n".join("".join(o.get("data", {}).get("text/html", "")) + "".join(o.get("text", "")) for o in outputs(nb_path))
+    return "\n".join(
+        "".join(o.get("data", {}).get("text/html", "")) + "".join(o.get("text", "")) for o in outputs(nb_path)
+    )
 
 
 def pngs(nb_path: Path) -> int:
@@ -133,7 +164,20 @@ def test_notebook_has_a_tagged_parameters_cell_without_keys(name):
     names = {t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets}
     assert not any(w in n.lower() for n in names for w in ("key", "secret", "token"))  # keys are never parameters
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")  # shipped clean
-    expected = {"workspace", "refresh_seconds"} if name in MONITORS else {"provider", "workspace", "drive_folder", "meetings", "time_scale", "meeting_config", "coordination_config", "resume"}
+    expected = (
+        {"workspace", "refresh_seconds"}
+        if name in MONITORS
+        else {
+            "provider",
+            "workspace",
+            "drive_folder",
+            "meetings",
+            "time_scale",
+            "meeting_config",
+            "coordination_config",
+            "resume",
+        }
+    )
     assert all(f"{p} = " in src for p in expected), src
 
 
@@ -201,9 +245,18 @@ def test_rerunning_the_coordinator_on_a_new_vm_resumes_from_the_mirror(executed,
     fresh = tmp_path / "new_vm_workspace"
     out = tmp_path / "rerun.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOKS / "coordinator.ipynb"), str(out),
-        parameters={"provider": "offline", "meetings": 2, "time_scale": 6000, "workspace": str(fresh), "mirror_folder": str(mirror)},
-        cwd=str(tmp_path), progress_bar=False, log_output=False,
+        str(NOTEBOOKS / "coordinator.ipynb"),
+        str(out),
+        parameters={
+            "provider": "offline",
+            "meetings": 2,
+            "time_scale": 6000,
+            "workspace": str(fresh),
+            "mirror_folder": str(mirror),
+        },
+        cwd=str(tmp_path),
+        progress_bar=False,
+        log_output=False,
     )
     text = html_text(out)
     assert "Restoring the workspace from the mirror" in text and "Resuming session" in text

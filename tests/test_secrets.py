@@ -1,4 +1,5 @@
 """Keys: where they come from, and that they never show up in logs or errors."""
+
 from __future__ import annotations
 
 import io
@@ -115,11 +116,17 @@ def test_no_colab_outside_colab():
 
 
 def test_gemini_key_names_and_custom_env():
-    ks = KeyStore(environ={"GEMINI_API_KEY": "gemini-name-123456", "LOCAL_LLM_KEY": "local-key-123456"},
-                  dotenv_path=None, colab=False)
+    ks = KeyStore(
+        environ={"GEMINI_API_KEY": "gemini-name-123456", "LOCAL_LLM_KEY": "local-key-123456"},
+        dotenv_path=None,
+        colab=False,
+    )
     assert ks.key_for("gemini") == "gemini-name-123456"
-    ks2 = KeyStore(environ={"GEMINI_API_KEY": "gemini-name-123456", "GOOGLE_API_KEY": "google-name-123456"},
-                   dotenv_path=None, colab=False)
+    ks2 = KeyStore(
+        environ={"GEMINI_API_KEY": "gemini-name-123456", "GOOGLE_API_KEY": "google-name-123456"},
+        dotenv_path=None,
+        colab=False,
+    )
     assert ks2.key_for("gemini") == "google-name-123456"  # GOOGLE_API_KEY first
     assert ks.key_for("openai", "LOCAL_LLM_KEY") == "local-key-123456"
     assert ks.key_for("openai") is None
@@ -140,8 +147,14 @@ def test_redact_known_values_and_key_shapes():
         "d=AIzaSyD-0123456789abcdefGHIJ e=Authorization: Bearer tok_abcdefgh12345 f=https://x/y?key=abc123&alt=json"
     )
     out = redact(text)
-    for secret in ("plainvalue-without-shape-99", "sk-ant-api03-AbCdEf123456", "sk-proj-AbCdEfGh12345678",
-                   "AIzaSyD-0123456789abcdefGHIJ", "tok_abcdefgh12345", "abc123"):
+    for secret in (
+        "plainvalue-without-shape-99",
+        "sk-ant-api03-AbCdEf123456",
+        "sk-proj-AbCdEfGh12345678",
+        "AIzaSyD-0123456789abcdefGHIJ",
+        "tok_abcdefgh12345",
+        "abc123",
+    ):
         assert secret not in out
     assert out.count("[REDACTED]") >= 6
     assert "alt=json" in out
@@ -220,8 +233,9 @@ def _make(kind, srv, max_retries):
 def test_echoed_key_never_in_provider_error(kind, status):
     echo = f"Incorrect API key provided: {PLANTED}. Authorization: Bearer {PLANTED}"
     with LLMServer(kind) as srv:
-        srv.push(*[Reply(status=status, body=error_body(kind, status, echo),
-                         headers={"X-Echo": PLANTED}) for _ in range(2)])
+        srv.push(
+            *[Reply(status=status, body=error_body(kind, status, echo), headers={"X-Echo": PLANTED}) for _ in range(2)]
+        )
         with pytest.raises(ProviderError) as ei:
             _make(kind, srv, max_retries=1).complete(make_request())
     e = ei.value

@@ -1,4 +1,5 @@
 """The Colab bootstrap scripts, run off Colab with paths as arguments."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_dashboard_workspace import seed
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNC = ROOT / "sync" / "sync_all_files.py"
 DEPLOY = ROOT / "sync" / "deploy_updated_system.py"
-CATEGORIES = ("Core System", "Multi-Agent Configs", "Execution Tools", "Planning Team Prompts", "Executive Team Prompts", "Research Context", "Deployment Scripts", "Evaluation & Data")
+CATEGORIES = (
+    "Core System",
+    "Multi-Agent Configs",
+    "Execution Tools",
+    "Planning Team Prompts",
+    "Executive Team Prompts",
+    "Research Context",
+    "Deployment Scripts",
+    "Evaluation & Data",
+)
 
 
 def run(script: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -33,10 +42,18 @@ def test_sync_copies_the_project_and_reports_every_category(synced):
     lines = p.stdout.splitlines()
     assert lines[0].startswith("✅ Successfully synced:")
     for name in CATEGORIES:
-        line = next(l for l in lines if f" {name}: " in l)
+        line = next(ln for ln in lines if f" {name}: " in ln)
         found, expected = line.split(": ")[1].split("/")
         assert line.startswith("✅") and found == expected
-    for f in ("configs/meeting.yaml", "prompts/planning_team/moderator.md", "prompts/executive_team/rollback_officer.md", "cvagents/tools/deploy.py", "cvagents/models/evaluate.py", "reports/handoff/pending_actions_TEMPLATE.json", "pyproject.toml"):
+    for f in (
+        "configs/meeting.yaml",
+        "prompts/planning_team/moderator.md",
+        "prompts/executive_team/rollback_officer.md",
+        "cvagents/tools/deploy.py",
+        "cvagents/models/evaluate.py",
+        "reports/handoff/pending_actions_TEMPLATE.json",
+        "pyproject.toml",
+    ):
         assert (dest / f).is_file(), f
     assert not (dest / ".git").exists() and not (dest / ".venv").exists()
 
@@ -70,7 +87,15 @@ def test_sync_runs_by_exec_as_the_guide_does(tmp_path, monkeypatch, capsys):
     """``exec(open(...).read())`` in a Colab cell: no arguments, paths from the environment."""
     monkeypatch.setenv("CV_DRIVE_PROJECT", str(ROOT))
     monkeypatch.setenv("CV_PROJECT_DIR", str(tmp_path / "cv_project"))
-    monkeypatch.setattr(sys, "argv", ["/usr/local/lib/python3/dist-packages/ipykernel_launcher.py", "-f", "/root/.local/share/jupyter/runtime/kernel.json"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "/usr/local/lib/python3/dist-packages/ipykernel_launcher.py",
+            "-f",
+            "/root/.local/share/jupyter/runtime/kernel.json",
+        ],
+    )
     exec(SYNC.read_text(), {"__name__": "__main__"})
     out = capsys.readouterr().out
     assert "✅ Successfully synced" in out and (tmp_path / "cv_project/configs/meeting.yaml").is_file()
@@ -79,10 +104,32 @@ def test_sync_runs_by_exec_as_the_guide_does(tmp_path, monkeypatch, capsys):
 def test_deploy_starts_the_coordinator_from_the_synced_copy(synced, trained_artifacts, tmp_path):
     dest, _ = synced
     ws = seed(trained_artifacts, tmp_path / "workspace")
-    p = run(DEPLOY, "--project", str(dest), "--workspace", str(ws), "--provider", "offline", "--meetings", "1", "--time-scale", "6000", timeout=300)
+    p = run(
+        DEPLOY,
+        "--project",
+        str(dest),
+        "--workspace",
+        str(ws),
+        "--provider",
+        "offline",
+        "--meetings",
+        "1",
+        "--time-scale",
+        "6000",
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     out = p.stdout
-    for line in ("🚀 DEPLOYING UPDATED AUTONOMOUS SYSTEM", "✅ Files updated", "✅ Coordinator initialized", "✅ All 12 agents active", "💓 Heartbeat system started", "Meeting complete!", "HEARTBEAT CYCLE #1", "🏁 Run finished"):
+    for line in (
+        "🚀 DEPLOYING UPDATED AUTONOMOUS SYSTEM",
+        "✅ Files updated",
+        "✅ Coordinator initialized",
+        "✅ All 12 agents active",
+        "💓 Heartbeat system started",
+        "Meeting complete!",
+        "HEARTBEAT CYCLE #1",
+        "🏁 Run finished",
+    ):
         assert line in out, line
     assert out.index("💓 Heartbeat system started") < out.index("Meeting complete!")
     assert list((ws / "reports/planning").glob("actions_meeting_*.json"))
@@ -95,6 +142,16 @@ def test_deploy_reports_a_broken_config(synced, tmp_path):
     shutil.copytree(dest, broken)
     cfg = broken / "configs/meeting.yaml"
     cfg.write_text(cfg.read_text().replace("provider: anthropic", "provider: nobody", 1))
-    p = run(DEPLOY, "--project", str(broken), "--workspace", str(tmp_path / "ws"), "--provider", "offline", "--meetings", "1")
+    p = run(
+        DEPLOY,
+        "--project",
+        str(broken),
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--provider",
+        "offline",
+        "--meetings",
+        "1",
+    )
     assert p.returncode == 2 and "meeting.yaml" in p.stderr and "provider" in p.stderr
     assert not (tmp_path / "ws").exists()

@@ -1,4 +1,5 @@
 """Polling for a condition that a background thread or process makes true."""
+
 from __future__ import annotations
 
 import time

@@ -16,6 +16,7 @@ usage: ``input_tokens`` = uncached + cache writes + cache reads (the whole promp
 
 The SDK's retries are off (``max_retries=0``): ``cvagents.llm.retry`` is the only policy.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,8 @@ from typing import Any
 
 import anthropic
 
-from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "anthropic"
 EMPTY_TEXT = "(empty)"
@@ -39,10 +40,7 @@ def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def to_anthropic_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
-    return [
-        {"name": t.name, "description": t.description, "input_schema": _object_schema(t.parameters)}
-        for t in tools
-    ]
+    return [{"name": t.name, "description": t.description, "input_schema": _object_schema(t.parameters)} for t in tools]
 
 
 def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -136,7 +134,7 @@ class AnthropicProvider(SDKProvider):
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    def with_model(self, model: str) -> "AnthropicProvider":
+    def with_model(self, model: str) -> AnthropicProvider:
         """The same endpoint, key, client and policy, another model (a budget fallback)."""
         return AnthropicProvider(
             model,

@@ -4,6 +4,7 @@ The meeting and the executive only ever call ``Provider.complete``; they never s
 ``LLMRequest.context`` carries the run's structured state next to the rendered prompt: real
 providers ignore it (they read the text), the offline provider computes its answer from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class Usage:
     output_tokens: int = 0
     cached_tokens: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
@@ -90,9 +91,7 @@ class LLMResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "tool_calls": [
-                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
-            ],
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
             "usage": self.usage.as_dict(),
             "model": self.model,
             "provider": self.provider,

@@ -13,17 +13,19 @@ result says so (``CallCost.priced is False``; the ledger lists such models).
 (``reserve``), so concurrent calls cannot together pass a budget, then ``commit``s its real
 cost (or ``release``s the hold when it failed).
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from .base import LLMRequest, Usage
+from cvagents.llm.base import LLMRequest, Usage
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ class CallCost(float):
 
     priced: bool
 
-    def __new__(cls, value: float, priced: bool = True) -> "CallCost":
+    def __new__(cls, value: float, priced: bool = True) -> CallCost:
         obj = super().__new__(cls, value)
         obj.priced = priced
         return obj
@@ -107,7 +109,7 @@ def estimate_call_usd(
 
 
 def utc_day() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -148,10 +150,7 @@ class Downgrade:
 
     def describe(self) -> str:
         where = f"meeting {self.meeting_id}" if self.budget == PER_MEETING else f"day {self.day}"
-        return (
-            f"{self.agent}: {self.from_model} -> {self.to_model} "
-            f"({self.budget} for {where} would have been passed)"
-        )
+        return f"{self.agent}: {self.from_model} -> {self.to_model} ({self.budget} for {where} would have been passed)"
 
 
 @dataclass
@@ -198,7 +197,7 @@ class CostLedger:
         with self._lock:
             self._default_meeting = meeting_id
 
-    def meeting(self, meeting_id: str | None) -> "_MeetingScope":
+    def meeting(self, meeting_id: str | None) -> _MeetingScope:
         """``with ledger.meeting("m-0007"): ...``: calls from this thread count toward it."""
         return _MeetingScope(self, meeting_id)
 
@@ -345,14 +344,16 @@ class CostLedger:
     def calls(self, *, meeting_id: str | None = None, agent: str | None = None) -> list[CallRecord]:
         with self._lock:
             return [
-                c for c in self._calls
+                c
+                for c in self._calls
                 if (meeting_id is None or c.meeting_id == meeting_id) and (agent is None or c.agent == agent)
             ]
 
     def downgrades(self, *, meeting_id: str | None = None, day: str | None = None) -> list[Downgrade]:
         with self._lock:
             return [
-                d for d in self._downgrades
+                d
+                for d in self._downgrades
                 if (meeting_id is None or d.meeting_id == meeting_id) and (day is None or d.day == day)
             ]
 

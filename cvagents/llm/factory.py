@@ -17,15 +17,17 @@ The meeting a call counts toward: ``request.context["meeting_id"]`` if the calle
 else ``ledger.meeting(...)`` / ``ledger.set_meeting(...)``; without one only the day budget
 applies (executive calls). The day is ``request.context["day"]`` or ``ledger.today()``.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Literal, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
 
-from ..secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
-from .base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
-from .cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
-from .retry import RetryPolicy
+from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
+from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
+from cvagents.llm.retry import RetryPolicy
+from cvagents.secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +61,31 @@ def _make_real(
     policy: RetryPolicy,
 ) -> Any:
     if provider == "anthropic":
-        from .anthropic_provider import AnthropicProvider
+        from cvagents.llm.anthropic_provider import AnthropicProvider
 
         return AnthropicProvider(
-            model, api_key=api_key or "", base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens,
+            model,
+            api_key=api_key or "",
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_tokens=max_tokens,
             retry_policy=policy,
         )
     if provider == "openai":
-        from .openai_provider import OpenAIProvider
+        from cvagents.llm.openai_provider import OpenAIProvider
 
         return OpenAIProvider(
             model, api_key=api_key, base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens, retry_policy=policy
         )
     if provider == "gemini":
-        from .gemini_provider import GeminiProvider
+        from cvagents.llm.gemini_provider import GeminiProvider
 
         return GeminiProvider(
-            model, api_key=api_key or "", base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens,
+            model,
+            api_key=api_key or "",
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_tokens=max_tokens,
             retry_policy=policy,
         )
     raise ValueError(f"unknown provider {provider!r}")
@@ -135,10 +145,15 @@ class ManagedProvider:
                     nxt = self.chain[i + 1]
                     ledger.record_downgrade(
                         Downgrade(
-                            agent=self.agent, meeting_id=meeting_id, day=day or "",
-                            from_provider=p.name, from_model=p.model,
-                            to_provider=nxt.name, to_model=nxt.model,
-                            budget=held, estimated_usd=est,
+                            agent=self.agent,
+                            meeting_id=meeting_id,
+                            day=day or "",
+                            from_provider=p.name,
+                            from_model=p.model,
+                            to_provider=nxt.name,
+                            to_model=nxt.model,
+                            budget=held,
+                            estimated_usd=est,
                         )
                     )
                     continue
@@ -152,8 +167,15 @@ class ManagedProvider:
             if ledger is not None:
                 cost = 0.0 if p.name == "offline" else None
                 ledger.record_call(
-                    agent=self.agent, provider=result.provider or p.name, model=p.model, usage=result.usage,
-                    pricing=self.pricing, cost_usd=cost, meeting_id=meeting_id, day=day, reservation=reservation,
+                    agent=self.agent,
+                    provider=result.provider or p.name,
+                    model=p.model,
+                    usage=result.usage,
+                    pricing=self.pricing,
+                    cost_usd=cost,
+                    meeting_id=meeting_id,
+                    day=day,
+                    reservation=reservation,
                 )
             return result
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
@@ -172,7 +194,7 @@ class ManagedProvider:
 
 
 def _default_offline() -> Provider:
-    from .offline import OfflineProvider  # written by the lead
+    from cvagents.offline.provider import OfflineProvider  # written by the lead
 
     return OfflineProvider()
 
@@ -256,8 +278,13 @@ def build_provider(
         policy.sleep = retry_sleep
 
     primary = _make_real(
-        provider, agent_cfg.model, api_key=api_key, base_url=base_url, timeout_s=timeout_s,
-        max_tokens=max_tokens, policy=policy,
+        provider,
+        agent_cfg.model,
+        api_key=api_key,
+        base_url=base_url,
+        timeout_s=timeout_s,
+        max_tokens=max_tokens,
+        policy=policy,
     )
     chain: list[Any] = [primary]
     if agent_cfg.fallback_model and agent_cfg.fallback_model != agent_cfg.model:

@@ -25,6 +25,7 @@ Endpoint: ``base_url`` from config, else ``GOOGLE_GEMINI_BASE_URL`` (the SDK hon
 the factory also passes a value found in ``.env``). Timeout goes in ``HttpOptions`` (ms); the
 SDK's retries are off (``HttpRetryOptions(attempts=1)``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -38,8 +39,8 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from .retry import Failure, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
+from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
 
 NAME = "gemini"
 API_VERSION = "v1beta"
@@ -192,7 +193,7 @@ class GeminiProvider(SDKProvider):
             client = genai.Client(api_key=api_key, vertexai=False, http_options=opts)
         self._client = client
 
-    def with_model(self, model: str) -> "GeminiProvider":
+    def with_model(self, model: str) -> GeminiProvider:
         return GeminiProvider(
             model,
             api_key=self._key,
@@ -241,7 +242,7 @@ class GeminiProvider(SDKProvider):
             cand = cands[0]
             if cand.finish_reason is not None:
                 raw_stop = getattr(cand.finish_reason, "value", str(cand.finish_reason))
-            for part in (cand.content.parts if cand.content and cand.content.parts else ()):
+            for part in cand.content.parts if cand.content and cand.content.parts else ():
                 if part.function_call is not None:
                     fc = part.function_call
                     call_id = fc.id or f"{SYNTHETIC_ID_PREFIX}{next(_counter)}"

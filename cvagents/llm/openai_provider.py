@@ -27,6 +27,7 @@ tool layer reports it to the model), usage from ``prompt_tokens`` / ``completion
 ``prompt_tokens_details.cached_tokens``; ``finish_reason`` stop/tool_calls/length ->
 end_turn/tool_use/max_tokens.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,8 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from .retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "openai"
 PLACEHOLDER_KEY = "no-key-required"  # a local server ignores it; the SDK insists on a value
@@ -65,7 +66,9 @@ def to_openai_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
         params.setdefault("type", "object")
         if params["type"] == "object":
             params.setdefault("properties", {})
-        out.append({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": params}})
+        out.append(
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": params}}
+        )
     return out
 
 
@@ -159,7 +162,7 @@ class OpenAIProvider(SDKProvider):
         host = self._client.base_url.host or ""
         self.official = host == "api.openai.com" or host.endswith(".openai.com")
 
-    def with_model(self, model: str) -> "OpenAIProvider":
+    def with_model(self, model: str) -> OpenAIProvider:
         return OpenAIProvider(
             model,
             api_key=self._key,
@@ -191,12 +194,14 @@ class OpenAIProvider(SDKProvider):
         resp = call_with_retry(
             (lambda: self._client.chat.completions.create(**params, timeout=self.timeout_s))
             if self.use_create
-            else (lambda: self._client.post(
-                "/chat/completions",
-                body=params,
-                cast_to=ChatCompletion,
-                options={"timeout": self.timeout_s, "security": {"bearer_auth": True}},
-            )),
+            else (
+                lambda: self._client.post(
+                    "/chat/completions",
+                    body=params,
+                    cast_to=ChatCompletion,
+                    options={"timeout": self.timeout_s, "security": {"bearer_auth": True}},
+                )
+            ),
             classify=classify,
             policy=self.retry_policy,
             provider=NAME,

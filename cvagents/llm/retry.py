@@ -10,18 +10,20 @@ The final failure is a ``ProviderCallError`` (a ``ProviderError``) whose message
 provider, the model, the status and the number of attempts, and holds only a short, redacted
 excerpt of what the server said: never a key, even when the server echoes one back.
 """
+
 from __future__ import annotations
 
 import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timezone
-from typing import Any, Callable, Mapping, TypeVar
+from datetime import UTC
+from typing import Any, TypeVar
 
-from ..secrets import redact
-from .base import ProviderError
+from cvagents.llm.base import ProviderError
+from cvagents.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = 
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     now_ts = time.time() if now is None else now
     return max(0.0, when.timestamp() - now_ts)
 
@@ -194,7 +196,12 @@ def call_with_retry(
             delay = policy.delay_for(failure, attempts - 1)
             log.info(
                 "%s %s: %s (attempt %d of %d), retrying in %.2fs",
-                provider, model, failure.describe(), attempts, total, delay,
+                provider,
+                model,
+                failure.describe(),
+                attempts,
+                total,
+                delay,
             )
             policy.sleep(delay)
             continue

@@ -10,20 +10,21 @@ Graded relevance of an image to a query (what a human judge would say):
     2  same object, one modifier matches
     3  same object, both modifiers match (exact match)
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cvagents.atomic import atomic_write_bytes
-from cvagents.hashing import sha256_file
+from cvagents.durability.atomic import atomic_write_bytes
+from cvagents.durability.hashing import sha256_file
 
 DATASET_NAME = "cvagents-synthetic-shapes-retrieval"
 DATASET_VERSION = "1.0"
@@ -38,8 +39,18 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 ATTR_NAMES = tuple(ATTRIBUTES)
 MODIFIERS = ("size", "position", "background")
-ALIASES = {"centre": "center", "middle": "center", "big": "large", "tiny": "small", "little": "small",
-           "bright": "light", "black": "dark", "stripes": "striped", "violet": "purple", "pink": "magenta"}
+ALIASES = {
+    "centre": "center",
+    "middle": "center",
+    "big": "large",
+    "tiny": "small",
+    "little": "small",
+    "bright": "light",
+    "black": "dark",
+    "stripes": "striped",
+    "violet": "purple",
+    "pink": "magenta",
+}
 RELEVANCE_SCALE = {
     "0": "different object (color or shape differs)",
     "1": "same color and shape, neither modifier matches",
@@ -48,8 +59,18 @@ RELEVANCE_SCALE = {
 }
 FILES = ("gallery.pt", "queries.json", "qrels.json")
 
-_RGB = torch.tensor([[1.0, 0.05, 0.05], [0.05, 0.8, 0.05], [0.1, 0.2, 1.0], [1.0, 0.95, 0.05],
-                     [1.0, 0.05, 1.0], [0.05, 0.95, 0.95], [1.0, 0.5, 0.0], [0.5, 0.05, 0.85]])
+_RGB = torch.tensor(
+    [
+        [1.0, 0.05, 0.05],
+        [0.05, 0.8, 0.05],
+        [0.1, 0.2, 1.0],
+        [1.0, 0.95, 0.05],
+        [1.0, 0.05, 1.0],
+        [0.05, 0.95, 0.95],
+        [1.0, 0.5, 0.0],
+        [0.5, 0.05, 0.85],
+    ]
+)
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -90,15 +111,17 @@ def render(attrs: torch.Tensor, gen: torch.Generator, size: int = IMAGE_SIZE) ->
     dx = (grid.view(1, 1, -1) - cx.view(-1, 1, 1)) / r.view(-1, 1, 1)
     dy = (grid.view(1, -1, 1) - cy.view(-1, 1, 1)) / r.view(-1, 1, 1)
     ax, ay, d2 = dx.abs(), dy.abs(), dx * dx + dy * dy
-    masks = torch.stack([
-        d2 <= 1.0,                                                         # circle
-        torch.maximum(ax, ay) <= 0.8,                                      # square
-        (dy >= -1.0) & (dy <= 0.75) & (ax <= (dy + 1.0) * 0.55),           # triangle (apex up)
-        ax + ay <= 1.05,                                                   # diamond
-        ((ax <= 0.3) & (ay <= 1.0)) | ((ay <= 0.3) & (ax <= 1.0)),         # cross
-        (d2 <= 1.0) & (d2 >= 0.3),                                         # ring
-    ])
-    mask = masks[shape, torch.arange(n)].unsqueeze(1).float()             # [n, 1, H, W]
+    masks = torch.stack(
+        [
+            d2 <= 1.0,  # circle
+            torch.maximum(ax, ay) <= 0.8,  # square
+            (dy >= -1.0) & (dy <= 0.75) & (ax <= (dy + 1.0) * 0.55),  # triangle (apex up)
+            ax + ay <= 1.05,  # diamond
+            ((ax <= 0.3) & (ay <= 1.0)) | ((ay <= 0.3) & (ax <= 1.0)),  # cross
+            (d2 <= 1.0) & (d2 >= 0.3),  # ring
+        ]
+    )
+    mask = masks[shape, torch.arange(n)].unsqueeze(1).float()  # [n, 1, H, W]
     level = torch.tensor([0.12, 0.82, 0.0])[bg] + (u(n) - 0.5) * 0.1
     phase = torch.randint(3, (n, 1, 1), generator=gen)
     stripes = (((grid.view(1, 1, -1) + grid.view(1, -1, 1)).long() + phase) // 3 % 2).float()
@@ -131,7 +154,7 @@ def describe(attrs: list[int], modifiers: list[str], rng: torch.Generator) -> st
 
 def relevance_matrix(query_attrs: torch.Tensor, query_mods: torch.Tensor, item_attrs: torch.Tensor) -> torch.Tensor:
     """Graded relevance [Q, N] (int64, 0..3); query_mods is a [Q, 5] bool mask of named modifiers."""
-    eq = query_attrs.unsqueeze(1) == item_attrs.unsqueeze(0)              # [Q, N, 5]
+    eq = query_attrs.unsqueeze(1) == item_attrs.unsqueeze(0)  # [Q, N, 5]
     same_object = eq[..., 0] & eq[..., 1]
     matched_mods = (eq & query_mods.unsqueeze(1))[..., 2:].sum(-1)
     return torch.where(same_object, 1 + matched_mods, torch.zeros_like(matched_mods))
@@ -139,10 +162,10 @@ def relevance_matrix(query_attrs: torch.Tensor, query_mods: torch.Tensor, item_a
 
 @dataclass
 class ValidationSet:
-    images: torch.Tensor        # float [N, 3, H, W] in [0, 1]
-    item_attrs: torch.Tensor    # long [N, 5]
+    images: torch.Tensor  # float [N, 3, H, W] in [0, 1]
+    item_attrs: torch.Tensor  # long [N, 5]
     queries: list[dict[str, Any]]
-    relevance: torch.Tensor     # long [Q, N]
+    relevance: torch.Tensor  # long [Q, N]
     info: dict[str, Any]
 
     @property
@@ -157,7 +180,7 @@ def generate_validation(seed: int, num_items: int = 1600, num_queries: int = 400
     item_attrs = sample_attributes(num_items, gen)
     images = render(item_attrs, gen)
     anchors = torch.randint(num_items, (num_queries,), generator=gen)
-    drop = torch.randint(len(MODIFIERS), (num_queries,), generator=gen)     # the modifier left out
+    drop = torch.randint(len(MODIFIERS), (num_queries,), generator=gen)  # the modifier left out
     mods = torch.ones(num_queries, len(ATTR_NAMES), dtype=torch.bool)
     mods[:, :2] = False
     mods[torch.arange(num_queries), 2 + drop] = False
@@ -166,9 +189,13 @@ def generate_validation(seed: int, num_items: int = 1600, num_queries: int = 400
     for i in range(num_queries):
         named = [m for j, m in enumerate(MODIFIERS) if mods[i, 2 + j]]
         a = q_attrs[i].tolist()
-        queries.append({"id": f"q{i:04d}", "text": describe(a, named, gen),
-                        "attributes": {n: ATTRIBUTES[n][a[k]] for k, n in enumerate(ATTR_NAMES)
-                                       if k < 2 or n in named}})
+        queries.append(
+            {
+                "id": f"q{i:04d}",
+                "text": describe(a, named, gen),
+                "attributes": {n: ATTRIBUTES[n][a[k]] for k, n in enumerate(ATTR_NAMES) if k < 2 or n in named},
+            }
+        )
     rel = relevance_matrix(q_attrs, mods, item_attrs)
     return ValidationSet(images, item_attrs, queries, rel, {"seed": seed})
 
@@ -185,27 +212,34 @@ def write_validation(vs: ValidationSet, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    torch.save({"images": to_uint8(vs.images), "attributes": vs.item_attrs,
-                "attribute_names": list(ATTR_NAMES)}, buf)
+    torch.save({"images": to_uint8(vs.images), "attributes": vs.item_attrs, "attribute_names": list(ATTR_NAMES)}, buf)
     atomic_write_bytes(out_dir / "gallery.pt", buf.getvalue())
     atomic_write_bytes(out_dir / "queries.json", json.dumps(vs.queries, indent=1).encode())
-    qrels = {q["id"]: {str(j): int(r) for j, r in zip(row.nonzero().flatten().tolist(), row[row > 0].tolist())}
-             for q, row in zip(vs.queries, vs.relevance)}
+    qrels = {
+        q["id"]: {str(j): int(r) for j, r in zip(row.nonzero().flatten().tolist(), row[row > 0].tolist())}
+        for q, row in zip(vs.queries, vs.relevance)
+    }
     atomic_write_bytes(out_dir / "qrels.json", json.dumps(qrels).encode())
     counts = torch.bincount(vs.relevance.flatten(), minlength=4).tolist()
     info = {
-        "name": DATASET_NAME, "version": DATASET_VERSION, "seed": vs.info["seed"],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "name": DATASET_NAME,
+        "version": DATASET_VERSION,
+        "seed": vs.info["seed"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "generator": "cvagents.models.data.generate_validation",
         "task": "text-to-image retrieval",
-        "counts": {"gallery_images": int(vs.images.shape[0]), "queries": len(vs.queries),
-                   "judgments_nonzero": int((vs.relevance > 0).sum()),
-                   "judgments_by_grade": {str(g): c for g, c in enumerate(counts)}},
+        "counts": {
+            "gallery_images": int(vs.images.shape[0]),
+            "queries": len(vs.queries),
+            "judgments_nonzero": int((vs.relevance > 0).sum()),
+            "judgments_by_grade": {str(g): c for g, c in enumerate(counts)},
+        },
         "image_shape": list(vs.images.shape[1:]),
         "attributes": {k: list(v) for k, v in ATTRIBUTES.items()},
         "relevance_scale": RELEVANCE_SCALE,
-        "files": [{"name": f, "bytes": (out_dir / f).stat().st_size, "sha256": sha256_file(out_dir / f)}
-                  for f in FILES],
+        "files": [
+            {"name": f, "bytes": (out_dir / f).stat().st_size, "sha256": sha256_file(out_dir / f)} for f in FILES
+        ],
     }
     atomic_write_bytes(out_dir / "dataset_info.json", json.dumps(info, indent=2).encode())
     return info

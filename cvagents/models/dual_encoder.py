@@ -3,6 +3,7 @@
 A checkpoint is a plain dict (tensors, str, int, float, list, dict) so that it loads with
 ``torch.load(path, weights_only=True)``: no pickled classes, nothing executed on load.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,12 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvagents.atomic import atomic_write_bytes
+from cvagents.durability.atomic import atomic_write_bytes
 from cvagents.models.data import ALIASES
 
 FORMAT = "cvagents.dual_encoder/1"
 DEFAULT_CONFIG: dict[str, Any] = {
-    "image_size": 24, "channels": [16, 32, 64], "embed_dim": 64, "word_dim": 64, "text_hidden": 128,
+    "image_size": 24,
+    "channels": [16, 32, 64],
+    "embed_dim": 64,
+    "word_dim": 64,
+    "text_hidden": 128,
 }
 
 
@@ -28,8 +33,13 @@ class CheckpointError(ValueError):
 
 
 class DualEncoder(nn.Module):
-    def __init__(self, vocab: list[str], config: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None, aliases: dict[str, str] | None = None):
+    def __init__(
+        self,
+        vocab: list[str],
+        config: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        aliases: dict[str, str] | None = None,
+    ):
         super().__init__()
         self.config = {**DEFAULT_CONFIG, **(config or {})}
         self.vocab = list(vocab)
@@ -41,14 +51,24 @@ class DualEncoder(nn.Module):
         # Stride-2 stem (cheap on CPU), then flatten rather than global pooling: position is one
         # of the attributes, so the embedding must keep where things are.
         self.image_encoder = nn.Sequential(
-            nn.Conv2d(3, c1, 3, stride=2, padding=1), nn.BatchNorm2d(c1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(c3 * side * side, self.config["embed_dim"]),
+            nn.Conv2d(3, c1, 3, stride=2, padding=1),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c3 * side * side, self.config["embed_dim"]),
         )
         self.word_embedding = nn.EmbeddingBag(len(self.vocab), self.config["word_dim"], mode="mean", padding_idx=0)
         self.text_mlp = nn.Sequential(
-            nn.Linear(self.config["word_dim"], self.config["text_hidden"]), nn.ReLU(),
+            nn.Linear(self.config["word_dim"], self.config["text_hidden"]),
+            nn.ReLU(),
             nn.Linear(self.config["text_hidden"], self.config["embed_dim"]),
         )
         self.logit_scale = nn.Parameter(torch.tensor(2.3))  # exp(2.3) ~ 10, learned
@@ -83,7 +103,7 @@ class DualEncoder(nn.Module):
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
         images = (images - 0.5).contiguous(memory_format=torch.channels_last)  # faster convs on CPU
-        out = [self.image_encoder(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        out = [self.image_encoder(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         return F.normalize(torch.cat(out), dim=-1)
 
     def weights_sha256(self) -> str:

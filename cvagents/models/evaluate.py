@@ -1,4 +1,5 @@
 """Retrieval with a trained dual encoder, and the validation-set evaluation behind the rollout gates."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ from typing import Any
 
 import torch
 
-from cvagents.hashing import sha256_file
+from cvagents.durability.hashing import sha256_file
 from cvagents.models.data import load_validation
 from cvagents.models.dual_encoder import DualEncoder, load_checkpoint
 from cvagents.models.metrics import bootstrap_ci, mrr, ndcg_at_k, recall_at_k
@@ -37,7 +38,7 @@ class Retriever:
         self.model.eval()
         with torch.inference_mode():
             emb = self.model.encode_images(_gallery_images(gallery))
-        self._gallery_t = emb.T.contiguous()          # [D, N]: one query is a [1, D] @ [D, N] product
+        self._gallery_t = emb.T.contiguous()  # [D, N]: one query is a [1, D] @ [D, N] product
         self.num_items = emb.shape[0]
 
     def scores(self, texts: list[str]) -> torch.Tensor:
@@ -58,8 +59,15 @@ def _percentiles_ms(latencies_ns: list[int], qs: tuple[float, ...]) -> list[floa
     return torch.quantile(t, torch.tensor(qs, dtype=torch.float64)).tolist()
 
 
-def evaluate_model(model_path: str | Path, validation_dir: str | Path, *, k: int = 10,
-                   bootstrap_samples: int = 1000, warmup: int = 10, seed: int = 0) -> dict[str, Any]:
+def evaluate_model(
+    model_path: str | Path,
+    validation_dir: str | Path,
+    *,
+    k: int = 10,
+    bootstrap_samples: int = 1000,
+    warmup: int = 10,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Quality and latency of a model on the validation set, as a JSON-ready dict.
 
     Quality metrics use one batched score matrix; latency is measured separately, one query at a

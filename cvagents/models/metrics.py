@@ -4,6 +4,7 @@
 per-query tensor with ``per_query=True``. A query without any relevant item scores 0 (as in
 sklearn.metrics.ndcg_score).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -16,8 +17,10 @@ Gain = Literal["exponential", "linear"]
 def _check(scores: torch.Tensor, relevance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scores, relevance = torch.as_tensor(scores), torch.as_tensor(relevance)
     if scores.dim() != 2 or scores.shape != relevance.shape:
-        raise ValueError(f"scores and relevance must be 2-D and the same shape, got "
-                         f"{tuple(scores.shape)} and {tuple(relevance.shape)}")
+        raise ValueError(
+            f"scores and relevance must be 2-D and the same shape, got "
+            f"{tuple(scores.shape)} and {tuple(relevance.shape)}"
+        )
     return scores, relevance.to(torch.float64)
 
 
@@ -37,7 +40,7 @@ def _dcg_at_k(scores: torch.Tensor, gains: torch.Tensor, k: int, ties: str) -> t
     group at the k-th score may run past position k, so its average is taken over the whole row.
     """
     q = scores.shape[0]
-    top_s, top_i = scores.topk(k, dim=1)                                   # sorted, best first
+    top_s, top_i = scores.topk(k, dim=1)  # sorted, best first
     g = gains.gather(1, top_i)
     disc = _discounts(k)
     if ties == "ignore":
@@ -50,14 +53,21 @@ def _dcg_at_k(scores: torch.Tensor, gains: torch.Tensor, k: int, ties: str) -> t
     group_len = zeros.scatter_add(1, gid, torch.ones_like(g))
     avg = (group_sum / group_len).gather(1, gid)
     last = top_s[:, -1:]
-    at_last = scores == last                                               # [q, n]
+    at_last = scores == last  # [q, n]
     last_avg = torch.where(at_last, gains, 0.0).sum(1, keepdim=True) / at_last.sum(1, keepdim=True)
     avg = torch.where(top_s == last, last_avg, avg)
     return (avg * disc).sum(1)
 
 
-def ndcg_at_k(scores: torch.Tensor, relevance: torch.Tensor, k: int = 10, gain: Gain = "exponential",
-              *, ties: Literal["average", "ignore"] = "average", per_query: bool = False) -> torch.Tensor | float:
+def ndcg_at_k(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    k: int = 10,
+    gain: Gain = "exponential",
+    *,
+    ties: Literal["average", "ignore"] = "average",
+    per_query: bool = False,
+) -> torch.Tensor | float:
     """NDCG@k. gain="linear" uses rel as gain (= sklearn.metrics.ndcg_score); "exponential" uses
     2**rel - 1. ties="ignore" ranks ties in torch.topk order (a little faster, not tie-invariant)."""
     if gain not in ("exponential", "linear"):
@@ -73,8 +83,15 @@ def ndcg_at_k(scores: torch.Tensor, relevance: torch.Tensor, k: int = 10, gain: 
     return _out(values, per_query)
 
 
-def recall_at_k(scores: torch.Tensor, relevance: torch.Tensor, k: int = 10, *, min_rel: float = 1,
-                capped: bool = False, per_query: bool = False) -> torch.Tensor | float:
+def recall_at_k(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    k: int = 10,
+    *,
+    min_rel: float = 1,
+    capped: bool = False,
+    per_query: bool = False,
+) -> torch.Tensor | float:
     """Share of the relevant items (rel >= min_rel) found in the top k. capped=True divides by
     min(k, #relevant) instead (BEIR's R_cap@k), so 1.0 is reachable when a query has > k relevant."""
     scores, rel = _check(scores, relevance)
@@ -86,8 +103,9 @@ def recall_at_k(scores: torch.Tensor, relevance: torch.Tensor, k: int = 10, *, m
     return _out(torch.where(total > 0, hits / total.clamp(min=1), 0.0), per_query)
 
 
-def mrr(scores: torch.Tensor, relevance: torch.Tensor, *, min_rel: float = 1, k: int | None = None,
-        per_query: bool = False) -> torch.Tensor | float:
+def mrr(
+    scores: torch.Tensor, relevance: torch.Tensor, *, min_rel: float = 1, k: int | None = None, per_query: bool = False
+) -> torch.Tensor | float:
     """Mean reciprocal rank of the first relevant item (optionally only within the top k)."""
     scores, rel = _check(scores, relevance)
     depth = scores.shape[1] if k is None else min(k, scores.shape[1])
@@ -97,8 +115,9 @@ def mrr(scores: torch.Tensor, relevance: torch.Tensor, *, min_rel: float = 1, k:
     return _out(values, per_query)
 
 
-def bootstrap_ci(per_query_values: torch.Tensor, n: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    per_query_values: torch.Tensor, n: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean: all n resamples drawn as one [n, Q] index tensor."""
     v = torch.as_tensor(per_query_values, dtype=torch.float64).flatten()
     if v.numel() == 0:

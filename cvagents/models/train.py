@@ -4,20 +4,22 @@ Captions are built from an image's attributes: always the object (color + shape)
 with probability 1/2. In a batch, every image that satisfies all the words of a caption is a
 positive for it (not only the image the caption was drawn from), so no true match is pushed away.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-from cvagents.atomic import atomic_write_bytes
-from cvagents.hashing import sha256_file
+from cvagents.durability.atomic import atomic_write_bytes
+from cvagents.durability.hashing import sha256_file
 from cvagents.models import data
 from cvagents.models.dual_encoder import DualEncoder, save_checkpoint
 from cvagents.models.metrics import ndcg_at_k
@@ -49,8 +51,9 @@ def deterministic(num_threads: int = NUM_THREADS) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def caption_batch(attrs: torch.Tensor, modifier_prob: float, gen: torch.Generator,
-                  modifier_noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def caption_batch(
+    attrs: torch.Tensor, modifier_prob: float, gen: torch.Generator, modifier_noise: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Captions for images with attributes ``attrs`` [B, 5]: token ids [B, 5] (0 = word left out),
     the attributes the caption states [B, 5] (a modifier is replaced by a random value with
     probability ``modifier_noise``) and the [B, 5] mask of attributes it names."""
@@ -65,11 +68,17 @@ def caption_batch(attrs: torch.Tensor, modifier_prob: float, gen: torch.Generato
     return tokens * named, stated, named
 
 
-def contrastive_loss(model: DualEncoder, images: torch.Tensor, attrs: torch.Tensor,
-                     tokens: torch.Tensor, stated: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    model: DualEncoder,
+    images: torch.Tensor,
+    attrs: torch.Tensor,
+    tokens: torch.Tensor,
+    stated: torch.Tensor,
+    named: torch.Tensor,
+) -> torch.Tensor:
     img = model.encode_images(images)
     txt = model.encode_token_batch(tokens)
-    logits = model.logit_scale.exp() * txt @ img.T                       # [captions, images]
+    logits = model.logit_scale.exp() * txt @ img.T  # [captions, images]
     # positive[i, j]: image j is the one caption i was written for, or has every attribute the
     # caption names (as far as the caption says)
     pos = ((stated.unsqueeze(1) == attrs.unsqueeze(0)) | ~named.unsqueeze(1)).all(-1)
@@ -109,10 +118,15 @@ def train(variant: str = "v1", seed: int = 0, steps: int | None = None) -> tuple
             losses.append(loss.item())
         model = model.to(memory_format=torch.contiguous_format).eval()
     stats = {
-        "steps": hp["steps"], "batch_size": hp["batch_size"], "lr": hp["lr"],
-        "modifier_prob": hp["modifier_prob"], "modifier_noise": hp["modifier_noise"], "train_images": TRAIN_IMAGES,
+        "steps": hp["steps"],
+        "batch_size": hp["batch_size"],
+        "lr": hp["lr"],
+        "modifier_prob": hp["modifier_prob"],
+        "modifier_noise": hp["modifier_noise"],
+        "train_images": TRAIN_IMAGES,
         "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 5),
-        "data_seconds": round(t_data, 3), "train_seconds": round(time.perf_counter() - t0, 3),
+        "data_seconds": round(t_data, 3),
+        "train_seconds": round(time.perf_counter() - t0, 3),
         "num_threads": NUM_THREADS,
     }
     model.metadata = {"variant": variant, "seed": seed, "train": stats, "torch_version": str(torch.__version__)}
@@ -161,17 +175,25 @@ def create_artifacts(workspace: Path, variant: str = "v1", seed: int = 0) -> dic
     vs, val_created = ensure_validation_set(val_dir, seed)
     model, stats = train(variant, seed)
     ndcg = validation_ndcg(model, vs)
-    model_path = save_checkpoint(model, research / MODEL_FILES[variant], {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "validation": {"seed": seed, "ndcg_at_10": round(ndcg, 6)},
-    })
+    model_path = save_checkpoint(
+        model,
+        research / MODEL_FILES[variant],
+        {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "validation": {"seed": seed, "ndcg_at_10": round(ndcg, 6)},
+        },
+    )
     script = install_evaluation_script(research)
     return {
-        "variant": variant, "seed": seed,
-        "model_path": str(model_path), "model_sha256": sha256_file(model_path),
+        "variant": variant,
+        "seed": seed,
+        "model_path": str(model_path),
+        "model_sha256": sha256_file(model_path),
         "weights_sha256": model.metadata["weights_sha256"],
-        "validation_set": str(val_dir), "validation_created": val_created,
+        "validation_set": str(val_dir),
+        "validation_created": val_created,
         "evaluate_script": str(script),
-        "train_seconds": stats["train_seconds"], "total_seconds": round(time.perf_counter() - t0, 3),
+        "train_seconds": stats["train_seconds"],
+        "total_seconds": round(time.perf_counter() - t0, 3),
         "validation_ndcg_at_10": round(ndcg, 6),
     }

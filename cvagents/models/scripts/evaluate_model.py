@@ -8,6 +8,7 @@ Without arguments it evaluates v1_production.pth next to this script on ../data/
 (the workspace layout). Exit status 1, with the reason on stderr, if a file is missing or the
 model cannot be evaluated. Needs the cvagents package (installed in the environment).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,12 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=HERE / "v1_production.pth", help="model checkpoint (.pth)")
-    ap.add_argument("--validation-set", type=Path, default=HERE.parent / "data" / "validation_set",
-                    help="folder with dataset_info.json, gallery.pt, queries.json, qrels.json")
+    ap.add_argument(
+        "--validation-set",
+        type=Path,
+        default=HERE.parent / "data" / "validation_set",
+        help="folder with dataset_info.json, gallery.pt, queries.json, qrels.json",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the NDCG CI (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     ap.add_argument("--latencies", action="store_true", help="include every per-query latency in the output")
@@ -37,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from cvagents.models.evaluate import evaluate_model
     except ImportError as e:
-        print(f"error: cannot import cvagents ({e}); install the package in this Python environment",
-              file=sys.stderr)
+        print(f"error: cannot import cvagents ({e}); install the package in this Python environment", file=sys.stderr)
         return 1
     try:
         metrics = evaluate_model(args.model, args.validation_set, bootstrap_samples=args.bootstrap, seed=args.seed)

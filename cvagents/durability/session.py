@@ -1,0 +1,203 @@
+"""Sessions in a workspace: which one to continue, what is mirrored, restoring from a mirror,
+and the journal's retention rule.
+
+A session lives in ``sessions/session_<id>/``: ``session.json`` (status, counts, mirror status;
+rewritten atomically after every step) and ``trajectories/`` (the journal; its archived
+segments in ``archive/``). A session whose status is ``running`` (killed) or ``stopped``
+(Ctrl-C) is unfinished: ``cvagents run`` continues the newest such session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cvagents.durability.atomic import read_json
+from cvagents.durability.journal import SEGMENT_RE, apply_retention, prune_archives
+
+log = logging.getLogger("cvagents.durability.session")
+
+
+class SessionStatus(StrEnum):
+    """A session's status in ``session.json``."""
+
+    RUNNING = "running"  # a coordinator is (or was, until it was killed) carrying it out
+    STOPPED = "stopped"  # stopped on request (Ctrl-C, a stop event) between two steps
+    FINISHED = "finished"  # held every meeting it was asked for
+
+
+UNFINISHED = (SessionStatus.RUNNING, SessionStatus.STOPPED)
+
+
+def session_dir(sessions_dir: Path, session_id: str) -> Path:
+    return Path(sessions_dir) / f"session_{session_id}"
+
+
+def journal_dir(sdir: Path) -> Path:
+    return Path(sdir) / "trajectories"
+
+
+def archive_dir(sdir: Path) -> Path:
+    return Path(sdir) / "archive"
+
+
+def sessions(sessions_dir: Path) -> list[dict[str, Any]]:
+    """Every session with a journal, oldest first: {id, dir, info (session.json or None)}."""
+    out = []
+    root = Path(sessions_dir)
+    if not root.is_dir():
+        return out
+    for d in root.iterdir():
+        if not d.is_dir() or not d.name.startswith("session_"):
+            continue
+        jd = journal_dir(d)
+        if not jd.is_dir() or not any(SEGMENT_RE.match(n) for n in os.listdir(jd)):
+            continue
+        info = read_json(d / "session.json")
+        order = (info or {}).get("updated_wall") or ""
+        out.append({"id": d.name[len("session_") :], "dir": d, "info": info, "_order": (order, d.stat().st_mtime)})
+    out.sort(key=lambda s: s["_order"])
+    for s in out:
+        del s["_order"]
+    return out
+
+
+def find_unfinished(sessions_dir: Path) -> str | None:
+    """The newest session that did not finish (killed, or stopped with Ctrl-C). Sessions
+    written before journals had checkpoints (no ``updated_wall`` in session.json) are not
+    continued: their journal cannot say where they stopped."""
+    for s in reversed(sessions(sessions_dir)):
+        info = s["info"] or {}
+        if info and not info.get("updated_wall"):
+            continue
+        if info.get("status", "running") in UNFINISHED:
+            return s["id"]
+    return None
+
+
+def latest(sessions_dir: Path) -> str | None:
+    all_ = sessions(sessions_dir)
+    return all_[-1]["id"] if all_ else None
+
+
+# --------------------------------------------------------------------------- the mirror's layout
+
+
+def mirror_sources(ws) -> dict[str, Path]:
+    """The workspace folders the mirror copies, named as in the workspace, so that the mirror
+    reads as a (partial) workspace: ``reports/``, ``runs/`` (metrics), ``sessions/`` (journal and
+    session.json), ``deployment/`` (stage pointers, version manifests and the artifacts, each
+    copied once: they never change), ``research/`` and ``data/`` (the model and validation set a
+    resumed run needs; copied once). ``executive.log`` is not mirrored (an often-appended file).
+    Listed sessions first (see below).
+    """
+    lay = ws.layout
+    out: dict[str, Path] = {}
+    # The sessions first: a tick scans (and so caps the journal copy) before it looks at the
+    # files the journal describes, so the mirror's world is never behind its journal.
+    for rel in (
+        lay.sessions,
+        lay.planning,
+        lay.execution,
+        lay.handoff,
+        lay.metrics,
+        lay.deployment,
+        lay.research,
+        lay.validation_set,
+    ):
+        top = Path(rel).parts[0]
+        out.setdefault(top, ws.root / top)
+    out.setdefault("reports", ws.reports_dir)
+    return out
+
+
+def mirror_manifest(target: str | os.PathLike) -> dict[str, Any] | None:
+    """The mirror's MANIFEST.json, or None when there is none (yet)."""
+    import json
+
+    from cvagents.durability.mirror import MANIFEST_NAME, _make_target
+
+    try:
+        return json.loads(_make_target(target).read_bytes(MANIFEST_NAME))
+    except (OSError, ValueError):
+        return None
+
+
+def _local_last_seq(ws, session_id: str) -> int:
+    from cvagents.durability.journal import Journal, JournalError
+
+    jd = journal_dir(session_dir(ws.sessions_dir, session_id))
+    if not jd.is_dir():
+        return -1
+    try:
+        j = Journal.open(jd, read_only=True)
+    except JournalError:
+        return -1
+    try:
+        return j.last_seq
+    finally:
+        j.close()
+
+
+def restore_from_mirror(target: str | os.PathLike, ws) -> dict[str, Any]:
+    """Restore a workspace from a mirror (verified against its manifest; nothing is written if
+    anything fails to verify) and return the manifest's ``extra`` (``session_id`` ...).
+
+    A workspace that already holds the session at least as far as the mirror (the notebook
+    re-run on the same VM) is left as it is: it is newer than its mirror. One that holds an
+    older copy is brought up to the mirror's."""
+    from cvagents.durability.mirror import RestoreError, restore
+
+    manifest = mirror_manifest(target)
+    if manifest is None:
+        raise ValueError(f"cannot resume from the mirror: no readable MANIFEST.json in {target}")
+    extra = dict(manifest.get("extra") or {})
+    sid = extra.get("session_id")
+    local = _local_last_seq(ws, sid) if sid else -1
+    if sid and local >= int(extra.get("journal_last_seq") or 0):
+        log.info(
+            "⤵ The workspace already holds session %s at record %d (the mirror: %s): not restoring",
+            sid,
+            local,
+            extra.get("journal_last_seq"),
+        )
+        return extra
+    ws.root.mkdir(parents=True, exist_ok=True)
+    try:
+        res = restore(target, mirror_sources(ws), overwrite=local >= 0)
+    except RestoreError as e:
+        raise ValueError(f"cannot resume from the mirror: {e}") from None
+    log.info(
+        "⤵ Restored %d files (%.1f MB) from the mirror %s (%d already present)",
+        len(res.files),
+        res.bytes / 1e6,
+        target,
+        len(res.unchanged),
+    )
+    return dict(res.extra or extra)
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def apply_journal_retention(sdir: Path, keep_segments: int, keep_archived: int | None) -> dict[str, int]:
+    """Gzip closed segments beyond the newest ``keep_segments`` into ``archive/``; then delete
+    archives beyond the newest ``keep_archived`` (None: keep all). Resume never needs them (it
+    starts from the last checkpoint); a mirror keeps what it copied until the next tick."""
+    archived = apply_retention(journal_dir(sdir), archive_dir(sdir), keep_segments)
+    pruned = prune_archives(journal_dir(sdir), keep_archived) if keep_archived is not None else []
+    return {"archived": len(archived), "pruned": len(pruned)}
+
+
+def disk_usage(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, f))
+            except OSError:
+                pass
+    return total

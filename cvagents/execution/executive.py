@@ -1,0 +1,186 @@
+"""The executive heartbeat: take the next actions from the handoff, HIGH → MEDIUM → LOW, and
+let each action's owner carry it out with native tool calls.
+
+One action is a bounded loop: model → tool calls → the registry runs them (or refuses) →
+results back to the model → ... until the model answers without a tool call. The action's
+status comes from what the tools did, not from what the model says about it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry
+from cvagents.llm.base import LLMRequest, Message
+from cvagents.planning.handoff import HandoffAction, action_key, by_priority
+from cvagents.planning.meeting import prompt_hash
+from cvagents.planning.team import Agent
+
+log = logging.getLogger("cvagents.execution.executive")
+
+SIDE_EFFECT_TOOLS = {"deploy_model", "rollback_model", "run_rollback_drill"}
+RESULT_MAX_CHARS = 4000
+
+
+@dataclass
+class ActionRun:
+    key: str
+    action: HandoffAction
+    agent: str
+    status: str  # "succeeded" | "failed" | "refused"
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    final_text: str = ""
+    error: str | None = None
+    duration_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        last = self.outcomes[-1] if self.outcomes else None
+        reason = None
+        for o in self.outcomes:
+            if o.status == "refused":
+                reason = o.result.get("reason")
+        return {
+            "action_id": self.key,
+            "id": self.action.id,
+            "action": self.action.action,
+            "owner": self.action.owner,
+            "priority": self.action.priority,
+            "estimated_duration": self.action.estimated_duration,
+            "success_criteria": self.action.success_criteria,
+            "status": self.status,
+            "tool": last.tool if last else None,
+            "error": self.error,
+            "reason": reason,
+        }
+
+
+def _result_text(o: ToolOutcome) -> str:
+    text = json.dumps({"status": o.status, **o.result}, default=str)
+    return text if len(text) <= RESULT_MAX_CHARS else text[:RESULT_MAX_CHARS] + "…"
+
+
+def action_status(outcomes: list[ToolOutcome], final_text: str) -> tuple[str, str | None]:
+    """A refusal is final; otherwise the last tool call decides; with no tool call, the
+    model's own RESULT line does."""
+    refused = [o for o in outcomes if o.status == "refused"]
+    if refused:
+        return "refused", refused[0].result.get("reason")
+    if outcomes:
+        last = outcomes[-1]
+        return ("succeeded", None) if last.ok else ("failed", last.result.get("error"))
+    first = final_text.strip().splitlines()[0] if final_text.strip() else ""
+    if first.startswith("RESULT: succeeded"):
+        return "succeeded", None
+    return "failed", first or "no tool was called and no result was given"
+
+
+class Executive:
+    def __init__(
+        self,
+        agents: dict[str, Agent],
+        registry: ToolRegistry,
+        make_context: Callable[[str], ToolContext],
+        *,
+        max_tool_steps: int = 6,
+        max_tokens: int = 1500,
+        record: Callable[[str, dict], None] | None = None,
+        memo: Callable[[str, str, int, str], Any] | None = None,
+    ):
+        self.agents = agents
+        self.registry = registry
+        self.make_context = make_context
+        self.max_tool_steps = max_tool_steps
+        self.max_tokens = max_tokens
+        self.record = record or (lambda kind, data: None)
+        # A journal-backed memo: (action id, agent, step, prompt hash) -> an LLMResult already paid for.
+        self.memo = memo or (lambda key, agent, step, h: None)
+
+    def next_actions(
+        self, actions: list[HandoffAction], meeting_id: str, finished: set[str], n: int
+    ) -> list[HandoffAction]:
+        return [a for a in by_priority(actions) if action_key(meeting_id, a.id) not in finished][:n]
+
+    def carry_out(self, action: HandoffAction, meeting_id: str, state: dict) -> ActionRun:
+        t0 = time.perf_counter()
+        key = action_key(meeting_id, action.id)
+        agent = self.agents[action.owner]
+        ctx = self.make_context(key)
+        run = ActionRun(key, action, agent.name, "failed")
+        brief = {k: state.get(k) for k in ("stages", "current", "next_stage", "artifacts", "thresholds")}
+        messages: list[Message] = [
+            Message(
+                "user",
+                f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
+                f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
+                f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
+                "Carry the action out with your tools, then give your RESULT line.",
+            )
+        ]
+        specs = self.registry.specs()
+        final = ""
+        for step in range(self.max_tool_steps):
+            req = LLMRequest(
+                agent=agent.name,
+                role=agent.config.role,
+                purpose="action",
+                system=agent.system_prompt,
+                messages=tuple(messages),
+                tools=specs,
+                max_tokens=agent.config.max_tokens or self.max_tokens,
+                context={"state": state, "action": action.model_dump(), "action_id": key},
+            )
+            h = prompt_hash(req)
+            res = self.memo(key, agent.name, step, h)
+            if res is None:
+                try:
+                    res = agent.provider.complete(req)
+                except Exception as e:
+                    run.error = f"{agent.name} did not answer: {e}"
+                    break
+                self.record(
+                    "agent_response",
+                    {
+                        "action_id": key,
+                        "agent": agent.name,
+                        "purpose": "action",
+                        "step": step,
+                        "prompt_hash": h,
+                        **res.as_dict(),
+                    },
+                )
+            if not res.tool_calls:
+                final = res.text
+                break
+            messages.append(Message("assistant", res.text, tool_calls=res.tool_calls))
+            for call in res.tool_calls:
+                outcome = self.registry.call(ctx, call.name, call.arguments)
+                run.outcomes.append(outcome)
+                if not getattr(outcome, "replayed", False):  # a result replayed from the journal is there already
+                    self.record("tool_call", {"action_id": key, "agent": agent.name, **outcome.as_dict()})
+                    mark = "✅" if outcome.ok else "❌"
+                    args = ", ".join(f"{k}={v}" for k, v in outcome.arguments.items())
+                    detail = (
+                        ""
+                        if outcome.ok
+                        else f" — {outcome.status}: {outcome.result.get('reason') or outcome.result.get('error')}"
+                    )
+                    log.info("[TOOL] %s(%s) %s%s", outcome.tool, args, mark, detail)
+                messages.append(
+                    Message(
+                        "tool", _result_text(outcome), tool_call_id=call.id, name=call.name, is_error=not outcome.ok
+                    )
+                )
+        else:
+            run.error = f"stopped after {self.max_tool_steps} tool steps without a final answer"
+        run.final_text = final
+        status, err = action_status(run.outcomes, final)
+        if run.error and status == "succeeded":
+            status = "failed"  # the model stopped answering or ran out of steps mid-action
+        run.status, run.error = status, run.error or err
+        run.duration_s = time.perf_counter() - t0
+        return run

@@ -1,0 +1,264 @@
+"""deploy_model, rollback_model and run_rollback_drill: the stage side effects.
+
+Every call is idempotent on the action id. A deployment is checked by the rollout controller
+first (``rollout.assess_deploy``): a refusal is final, never carried out, and recorded in
+``reports/rollout/decisions.jsonl`` with its reason, like every deployment and rollback.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cvagents.durability.crashpoints import crashpoint
+from cvagents.durability.hashing import sha256_file
+from cvagents.execution.tools.paths import inside
+from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
+from cvagents.rollout import controller as rollout
+from cvagents.rollout import decisions, deployment, metrics_store
+
+
+def _stage(ctx: ToolContext, stage: str):
+    if stage not in ctx.config.rollout.stages:
+        raise ToolRefused(f"unknown stage {stage!r}; stages are {', '.join(ctx.config.rollout.stages)}")
+    d = ctx.workspace.stage_dir(stage)
+    d.mkdir(parents=True, exist_ok=True)
+    deployment.recover(d)
+    return d
+
+
+def _now(ctx: ToolContext) -> str:
+    return ctx.now().isoformat() if ctx.now else ""
+
+
+class DeployArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_path: str = Field(
+        description="the model artifact, relative to the workspace (e.g. research/v1_production.pth, or deployment/<stage> for the version live there)"
+    )
+    stage: str = Field(description="shadow, 5_percent, 20_percent, 50_percent or production")
+
+
+def resolve_model(ctx: ToolContext, given: str):
+    """A model file, or ``deployment/<stage>`` meaning the version live in that stage."""
+    ws = ctx.workspace
+    p = inside(ws.root, given, what="model_path")
+    if p.is_dir() and p.parent == ws.deployment_dir.resolve():
+        art = deployment.live_artifact(p)
+        if not art:
+            raise ToolFailed(f"nothing is deployed to {p.name}")
+        return art, p.name
+    if not p.is_file():
+        raise ToolFailed(f"model artifact {given} not found")
+    stage = p.parent.parent.parent.name if p.parent.parent.name == "versions" else None
+    return p, stage
+
+
+def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
+    ws, cfg = ctx.workspace, ctx.config
+    if args.stage not in cfg.rollout.stages:
+        why = f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}"
+        decisions.append(
+            ws,
+            cfg,
+            "refused",
+            stage=args.stage,
+            outcome="refused",
+            reason=why,
+            time=_now(ctx),
+            source="deploy_model",
+            action_id=ctx.action_key,
+        )
+        raise ToolRefused(why)
+    stage_dir = _stage(ctx, args.stage)
+    art, _ = resolve_model(ctx, args.model_path)
+    sha = sha256_file(art)
+    done = deployment.by_action(stage_dir, ctx.action_key)
+    if done:
+        if not any(d.get("action_id") == ctx.action_key and d.get("outcome") == "deployed" for d in decisions.read(ws)):
+            # installed by a run that stopped before recording its decision: record it now
+            decisions.append(
+                ws,
+                cfg,
+                "promotion" if rollout.previous_stage(cfg, args.stage) else "deployment",
+                stage=args.stage,
+                outcome="deployed",
+                reason="installed before the run stopped; recorded on resume",
+                time=_now(ctx),
+                sha256=done["sha256"],
+                version=done["version"],
+                source="deploy_model",
+                action_id=ctx.action_key,
+            )
+        return {"stage": args.stage, **done, "already_done": True}
+    metrics = metrics_store.load(ws.metrics_file)
+    a = rollout.assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
+    gates = [g.as_dict() for g in a.review.gates] if a.review else []
+    evidence = a.review.evidence if a.review else {}
+    kind = "promotion" if a.previous_stage else "deployment"
+    if not a.allowed:
+        decisions.append(
+            ws,
+            cfg,
+            "refused",
+            stage=args.stage,
+            outcome="refused",
+            reason=a.reason,
+            time=_now(ctx),
+            sha256=sha,
+            gates=gates,
+            evidence=evidence,
+            thresholds_stage=a.previous_stage or args.stage,
+            source="deploy_model",
+            action_id=ctx.action_key,
+            requested=kind,
+            model_path=ws.rel(art),
+            **a.extra,
+        )
+        raise ToolRefused(a.reason)
+    m = deployment.install(stage_dir, art, source_label=ws.rel(art), action_id=ctx.action_key, time=_now(ctx))
+    d = decisions.append(
+        ws,
+        cfg,
+        kind,
+        stage=args.stage,
+        outcome="deployed",
+        reason=a.reason,
+        time=_now(ctx),
+        sha256=sha,
+        version=m["version"],
+        gates=gates,
+        evidence=evidence,
+        thresholds_stage=a.previous_stage or args.stage,
+        source="deploy_model",
+        action_id=ctx.action_key,
+        from_stage=a.previous_stage,
+        model_path=ws.rel(art),
+    )
+    return {
+        "stage": args.stage,
+        **m,
+        "deployed_to": ws.rel(stage_dir / "versions" / m["version"]),
+        "decision_id": d["id"],
+        "decision": a.reason,
+    }
+
+
+class StageArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage: str = Field(description="shadow, 5_percent, 20_percent, 50_percent or production")
+
+
+def rollback_model(ctx: ToolContext, args: StageArgs) -> dict:
+    stage_dir = _stage(ctx, args.stage)
+    live = deployment.live(stage_dir)
+    pointer = deployment.read_pointer(stage_dir)
+    if (
+        pointer
+        and pointer.get("pointer_action_id", pointer.get("action_id")) == ctx.action_key
+        and pointer.get("reason")
+    ):
+        return {"stage": args.stage, "already_done": True, "live_version": pointer.get("version")}
+    if not live:
+        raise ToolFailed(f"nothing is deployed to {args.stage}; nothing to roll back")
+    prev = live.get("previous_version")
+    m = deployment.point_to(
+        stage_dir, prev, action_id=ctx.action_key, time=_now(ctx), reason=f"rollback of {live['version']}"
+    )
+    decisions.append(
+        ctx.workspace,
+        ctx.config,
+        "rollback",
+        stage=args.stage,
+        outcome="rolled_back",
+        time=_now(ctx),
+        sha256=live["sha256"],
+        version=live["version"],
+        reason=f"rolled back {args.stage} from {live['version']} to {prev or 'nothing'} on request",
+        source="rollback_model",
+        action_id=ctx.action_key,
+        cause="requested",
+        rolled_back_to={"version": prev},
+    )
+    return {"stage": args.stage, "rolled_back": live["version"], "live_version": prev, "manifest": m}
+
+
+def run_rollback_drill(ctx: ToolContext, args: StageArgs) -> dict:
+    """Roll the stage back to its previous version, check health, roll forward, check the
+    checksum. Crash-safe: the original pointer is saved first and restored on the next call."""
+    ws = ctx.workspace
+    stage_dir = _stage(ctx, args.stage)
+    live = deployment.live(stage_dir)
+    if not live:
+        raise ToolFailed(f"nothing is deployed to {args.stage}; no rollback path to drill")
+    rec_id = f"drill_{_safe(ctx.action_key)}_{live['sha256'][:8]}"
+    done = metrics_store.load(ws.metrics_file).get("merged", [])
+    existing = ws.evaluations_dir / f"{rec_id}.json"
+    if rec_id in done or existing.exists():
+        from cvagents.durability.atomic import read_json
+
+        rec = read_json(existing, {})
+        if rec.get("passed") is False:  # a replay of a failed drill fails as the drill did
+            raise ToolFailed(f"rollback drill on {args.stage} failed: {rec.get('detail')}")
+        return {**rec, "already_done": True}
+    steps = []
+    with deployment.drill(stage_dir) as original:
+        prev = original.get("previous_version")
+        deployment.point_to(stage_dir, prev, action_id=ctx.action_key, time=_now(ctx), reason="rollback drill")
+        crashpoint("drill:rolled_back")
+        if prev:
+            ok, why = deployment.verify(stage_dir)
+            steps.append(f"rolled back to {prev}: {why}")
+        else:
+            ok = deployment.live(stage_dir) is None
+            steps.append("rolled back to no live version (first deployment): stage empty" if ok else "stage not empty")
+        back_ok = ok
+    ok2, why2 = deployment.verify(stage_dir)
+    steps.append(f"rolled forward to {live['version']}: {why2}")
+    passed = bool(back_ok and ok2 and deployment.live(stage_dir)["sha256"] == live["sha256"])
+    rec = {
+        "id": rec_id,
+        "kind": "rollback_drill",
+        "time": _now(ctx),
+        "stage": args.stage,
+        "version": live["version"],
+        "model_sha256": live["sha256"],
+        "passed": passed,
+        "detail": "; ".join(steps),
+        "action_id": ctx.action_key,
+    }
+    metrics_store.record_evaluation(ws.evaluations_dir, rec)
+    if not passed:
+        raise ToolFailed(f"rollback drill on {args.stage} failed: {rec['detail']}")
+    return rec
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in key)
+
+
+TOOLS = [
+    Tool(
+        "deploy_model",
+        "Deploy a model artifact to a rollout stage (versioned copy + manifest with sha256; the live pointer is switched atomically). Refused when it would skip a stage, promote past a gate that has not passed (or a version without a passed rollback drill, or one awaiting human approval), or deploy an unknown or rejected artifact.",
+        DeployArgs,
+        deploy_model,
+        side_effect=True,
+        deployment_log=True,
+    ),
+    Tool(
+        "rollback_model",
+        "Roll a stage back to its previous version (a pointer swap); with no previous version the stage is emptied.",
+        StageArgs,
+        rollback_model,
+        side_effect=True,
+        deployment_log=True,
+    ),
+    Tool(
+        "run_rollback_drill",
+        "Rollback drill for a stage: roll back to the previous version, check health, roll forward, verify the checksum. Its result is the 'rollback test' gate.",
+        StageArgs,
+        run_rollback_drill,
+        side_effect=True,
+        deployment_log=True,
+    ),
+]

@@ -1,0 +1,1 @@
+"""The built-in offline team: a rule-based provider that plays every agent without keys."""

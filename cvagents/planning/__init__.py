@@ -1,0 +1,1 @@
+"""The Planning Team's side: the teams, the meeting protocol and the handoff it writes."""

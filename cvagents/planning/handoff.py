@@ -1,0 +1,194 @@
+"""The action schema and the handoff file ``reports/handoff/pending_actions.json``.
+
+The planning meeting writes the handoff whole and atomically; the executive heartbeat reads
+it. Its format is the system guide's, key for key: ``timestamp, meeting_id, actions[id, action,
+owner, priority, estimated_duration, success_criteria], count, source``. A synthesis that fails
+this schema is refused whole, so a handoff is never half-written or half-valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cvagents.durability.atomic import atomic_write_json
+
+Priority = Literal["high", "medium", "low"]
+PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+class HandoffError(ValueError):
+    """The handoff file (or a synthesis) does not follow the action schema."""
+
+
+class PlannedAction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    action: str = Field(min_length=8, description="a complete description, not a fragment")
+    owner: str
+    priority: Priority
+    estimated_duration: str = Field(min_length=1)
+    success_criteria: str = Field(min_length=3)
+
+
+class HandoffAction(PlannedAction):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: str
+    rationale: str = ""
+
+
+class GoNoGo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    stage: str
+    decision: Literal["go", "no-go", "hold"]
+    reason: str = ""
+
+
+class Synthesis(BaseModel):
+    """The moderator's answer: decisions and the prioritised actions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decisions: list[Decision] = []
+    go_no_go: GoNoGo | None = None
+    risks: list[str] = []
+    cross_pollination: list[str] = []
+    actions: list[PlannedAction]
+
+
+class Handoff(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: str
+    meeting_id: str
+    actions: list[HandoffAction]
+    count: int
+    source: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Handoff:
+        if self.count != len(self.actions):
+            raise ValueError(f"count: expected {len(self.actions)} (the number of actions), got {self.count}")
+        ids = [a.id for a in self.actions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("actions: expected unique ids")
+        return self
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+
+
+def extract_json_object(text: str) -> str:
+    """Strip markdown fences and leading/trailing prose around one JSON object."""
+    m = _FENCE.search(text)
+    if m:
+        text = m.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise HandoffError("expected a JSON object, found none")
+    return text[start : end + 1]
+
+
+def _explain(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors())
+
+
+def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
+    """Parse and check the moderator's synthesis; ``HandoffError`` says exactly what is wrong."""
+    try:
+        raw = json.loads(extract_json_object(text))
+    except json.JSONDecodeError as e:
+        raise HandoffError(f"not valid JSON: {e}") from None
+    try:
+        syn = Synthesis.model_validate(raw)
+    except ValidationError as e:
+        raise HandoffError(_explain(e)) from None
+    problems = [
+        f"actions.{i}.owner: expected one of {sorted(owners)}, got {a.owner!r}"
+        for i, a in enumerate(syn.actions)
+        if a.owner not in owners
+    ]
+    if len(syn.actions) > max_actions:
+        problems.append(f"actions: expected at most {max_actions}, got {len(syn.actions)}")
+    if problems:
+        raise HandoffError("; ".join(problems))
+    return syn
+
+
+def build_handoff(syn: Synthesis, meeting_id: str, timestamp: str, meeting_number: int) -> Handoff:
+    actions = [HandoffAction(id=i, **a.model_dump()) for i, a in enumerate(syn.actions, start=1)]
+    return Handoff(
+        timestamp=timestamp,
+        meeting_id=meeting_id,
+        actions=actions,
+        count=len(actions),
+        source=f"planning_meeting_{meeting_number}",
+    )
+
+
+def handoff_dict(h: Handoff) -> dict:
+    """The guide's key order exactly."""
+    return {
+        "timestamp": h.timestamp,
+        "meeting_id": h.meeting_id,
+        "actions": [
+            {
+                "id": a.id,
+                "action": a.action,
+                "owner": a.owner,
+                "priority": a.priority,
+                "estimated_duration": a.estimated_duration,
+                "success_criteria": a.success_criteria,
+            }
+            for a in h.actions
+        ],
+        "count": h.count,
+        "source": h.source,
+    }
+
+
+def write_handoff(path: Path, h: Handoff) -> None:
+    atomic_write_json(path, handoff_dict(h))
+
+
+def read_handoff(path: Path, owners: set[str] | None = None) -> Handoff | None:
+    """The current handoff, or None when there is none. A hand-edited file that breaks the
+    schema (or names an owner that does not exist) raises ``HandoffError`` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        h = Handoff.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as e:
+        raise HandoffError(f"{path}: not valid JSON: {e}") from None
+    except ValidationError as e:
+        raise HandoffError(f"{path}: {_explain(e)}") from None
+    if owners is not None:
+        bad = [
+            f"actions.{a.id}.owner: expected one of {sorted(owners)}, got {a.owner!r}"
+            for a in h.actions
+            if a.owner not in owners
+        ]
+        if bad:
+            raise HandoffError(f"{path}: " + "; ".join(bad))
+    return h
+
+
+def action_key(meeting_id: str, action_id: int) -> str:
+    """The stable id of one action across the whole run (tools are idempotent on it)."""
+    return f"{meeting_id}#{action_id}"
+
+
+def by_priority(actions: list[HandoffAction]) -> list[HandoffAction]:
+    """HIGH → MEDIUM → LOW; within a priority, the meeting's order."""
+    return sorted(actions, key=lambda a: (PRIORITY_RANK[a.priority], a.id))

@@ -1,0 +1,2 @@
+"""The rollout: gates (pure functions), the controller that applies them, decisions,
+deployments, approvals, the metrics store, traffic replay and the state snapshot agents read."""

@@ -1,0 +1,122 @@
+"""``cvagents status``: the guide's quick status check, read from a workspace (local or mirrored)."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cvagents.config import STAGES
+from cvagents.durability.atomic import read_json
+from cvagents.rollout import deployment, metrics_store
+from cvagents.workspace import Workspace
+
+
+def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+    ws = Workspace(root, stages=stages)
+    meetings = tools_ok = tools_failed = 0
+    last: deque[str] = deque(maxlen=10)
+    if ws.log_file.is_file():
+        with open(ws.log_file, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if "Meeting complete" in line:
+                    meetings += 1
+                if "[TOOL]" in line:
+                    if "✅" in line:
+                        tools_ok += 1
+                    elif "❌" in line:
+                        tools_failed += 1
+                last.append(line.rstrip("\n"))
+    essential = {ws.rel(p): p.exists() for p in ws.essential_files()}
+    metrics = metrics_store.load(ws.metrics_file)
+    latest = metrics.get("latest") or {}
+    from cvagents.durability.session import sessions as all_sessions
+
+    known = all_sessions(ws.sessions_dir)  # newest last (by the time each session.json was written)
+    session = known[-1]["info"] if known else None
+    return {
+        "time": datetime.now().strftime("%H:%M:%S"),
+        "workspace": str(ws.root),
+        "meetings": meetings,
+        "tools_succeeded": tools_ok,
+        "tools_failed": tools_failed,
+        "essential_files": essential,
+        "essential_present": all(essential.values()),
+        "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in stages},
+        "latest_metrics": {k: latest.get(k) for k in metrics_store.GATE_FIELDS} if latest else None,
+        "session": session,
+        "rollout": _rollout_status(ws),
+        "costs": read_json(ws.reports_dir / "costs.json"),
+        "last_lines": list(last),
+    }
+
+
+def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
+    """The rollout controller's last review (reports/rollout/controller.json) and its last decision."""
+    c = read_json(ws.reports_dir / "rollout" / "controller.json")
+    if not c:
+        return None
+    from cvagents.rollout.decisions import read
+
+    last = (read(ws) or [None])[-1]
+    return {
+        "stages": {
+            k: {"status": v.get("status"), "reason": v.get("reason")}
+            for k, v in (c.get("stages") or {}).items()
+            if v.get("version")
+        },
+        "last_decision": {k: last.get(k) for k in ("time", "kind", "stage", "reason")} if last else None,
+    }
+
+
+def format_status(s: dict[str, Any]) -> str:
+    out = [f"🕐 {s['time']}", "=" * 60]
+    out.append(f"📋 Meetings: {s['meetings']}")
+    out.append(f"🔧 Tools: {s['tools_succeeded']} successful, {s['tools_failed']} failed")
+    out.append(f"📦 Essential files: {'✅ Present' if s['essential_present'] else '❌ Missing'}")
+    for p, ok in s["essential_files"].items():
+        if not ok:
+            out.append(f"   missing: {p}")
+    out.append("🚦 Stages: " + ", ".join(f"{k}={v or '—'}" for k, v in s["stages"].items()))
+    r = s.get("rollout")
+    if r:
+        for stage, v in r["stages"].items():
+            if v["status"] != "passed":
+                out.append(f"   {stage}: {v['status']} — {v['reason']}")
+        if r["last_decision"]:
+            d = r["last_decision"]
+            out.append(f"🚦 Last rollout decision: {d['kind']} at {d['stage']} — {d['reason']}")
+    m = s["latest_metrics"]
+    if m:
+        out.append(
+            f"📈 Latest: NDCG@10 {m.get('ndcg_at_10')}, P95 {m.get('latency_p95_ms')} ms, SLO {m.get('slo_compliance')}"
+        )
+    c = s.get("costs")
+    if c:
+        out.append(f"💰 Spent: ${c['total_usd']:.4f} in all")
+        out.append("   per agent: " + ", ".join(f"{a} ${v:.4f}" for a, v in sorted(c["by_agent"].items())))
+        out.append("   per meeting: " + ", ".join(f"{m} ${v:.4f}" for m, v in list(c["by_meeting"].items())[-5:]))
+        out.append("   per day: " + ", ".join(f"{d} ${v:.4f}" for d, v in c["by_day"].items()))
+        if c.get("downgrades"):
+            out.append(f"   budget downgrades: {len(c['downgrades'])}")
+    if s["session"]:
+        ses = s["session"]
+        resumes = ses.get("resumes") or 0
+        out.append(f"🧭 Session {ses['session_id']}: {ses['status']}" + (f" (resumed {resumes}×)" if resumes else ""))
+        m = ses.get("mirror")
+        if m:
+            line = f"🪞 Mirror → {m.get('target')}: last success {m.get('last_success') or 'never'}"
+            if m.get("consecutive_failures"):
+                line += f", ❌ failing ({m['consecutive_failures']} in a row, retrying every {m.get('backoff_s', 0):.0f} s): {m.get('last_error')}"
+            elif m.get("last_error"):
+                line += f" (last error {m.get('last_error_at')}: {m['last_error'][:200]})"
+            out.append(line)
+    out.append("\n📜 Last 10 lines:")
+    out += s["last_lines"]
+    return "\n".join(out)
+
+
+def to_json(s: dict[str, Any]) -> str:
+    return json.dumps(s, indent=2, ensure_ascii=False)

@@ -1,0 +1,273 @@
+"""The offline provider: sensible plans for every rollout state, in each role's voice,
+and the same transcript for the same state."""
+
+from cvagents.config import Settings
+from cvagents.llm.base import LLMRequest, Message, ToolSpec
+from cvagents.offline.planning import plan
+from cvagents.offline.provider import OfflineProvider, choose_tool
+from cvagents.planning.meeting import Meeting
+from cvagents.planning.team import build_teams
+from cvagents.run.reports import meeting_record, render_transcript
+
+THR = {
+    "ndcg_at_10_min": 0.72,
+    "latency_p95_ms_max": 50.0,
+    "slo_compliance_min": 0.99,
+    "p0_incidents_max": 0,
+    "rollback_test_required": True,
+}
+STAGES = ["shadow", "5_percent", "20_percent", "50_percent", "production"]
+
+
+def gates(ndcg="pass", drill="pass"):
+    return [
+        {
+            "gate": "ndcg_at_10",
+            "status": ndcg,
+            "value": 0.9 if ndcg == "pass" else (0.5 if ndcg == "fail" else None),
+            "threshold": ">= 0.72",
+            "detail": "",
+        },
+        {"gate": "latency_p95_ms", "status": "pass", "value": 2.0, "threshold": "< 50.0", "detail": ""},
+        {"gate": "slo_compliance", "status": "pass", "value": 1.0, "threshold": ">= 0.99", "detail": ""},
+        {"gate": "p0_incidents", "status": "pass", "value": 0, "threshold": "<= 0", "detail": ""},
+        {
+            "gate": "rollback_test",
+            "status": drill,
+            "value": True if drill == "pass" else None,
+            "threshold": "passed",
+            "detail": "",
+        },
+    ]
+
+
+def state(model=True, stage=None, verdict=None, g=None, nxt=None, rejected=False, **kw):
+    cur = None
+    if stage:
+        cur = {
+            "stage": stage,
+            "version": "v0001_abcdef12",
+            "sha256": "ab" * 32,
+            "evaluated": True,
+            "verdict": verdict,
+            "gates": g,
+            "metrics": {"latency_p95_ms": 2.0, "ndcg_at_10": 0.9, "ndcg_at_10_ci95": [0.88, 0.92]},
+        }
+    return {
+        "meeting_number": 1,
+        "stages_order": STAGES,
+        "thresholds": THR,
+        "artifacts": {
+            "model": "research/v1_production.pth" if model else None,
+            "model_sha256": "ab" * 32 if model else None,
+            "model_rejected": rejected,
+            "validation_set": model,
+        },
+        "stages": {s: ({"version": "v0001_abcdef12", "sha256": "ab" * 32} if s == stage else None) for s in STAGES},
+        "current": cur,
+        "next_stage": nxt,
+        "evaluations_recorded": 0,
+        "last_execution": kw.get("last_execution", {"succeeded": [], "failed": [], "refused": []}),
+        "open_actions": [],
+        "failed_actions": kw.get("failed_actions", []),
+    }
+
+
+def tools_of(p):
+    return [choose_tool(a["action"]) for a in p["actions"]]
+
+
+def test_no_artifacts_creates_them_first():
+    p = plan(state(model=False))
+    assert tools_of(p)[0] == ("create_v1_artifacts", {"variant": "v1"})
+    assert ("deploy_model", {"model_path": "research/v1_production.pth", "stage": "shadow"}) in tools_of(p)
+
+
+def test_not_deployed_deploys_to_shadow():
+    p = plan(state(nxt="shadow"))
+    assert tools_of(p)[0] == ("deploy_model", {"model_path": "research/v1_production.pth", "stage": "shadow"})
+    assert p["go_no_go"]["decision"] == "go"
+
+
+def test_deployed_not_evaluated_evaluates_and_collects():
+    p = plan(
+        state(
+            stage="shadow", verdict="inconclusive", g=gates(ndcg="inconclusive", drill="inconclusive"), nxt="5_percent"
+        )
+    )
+    t = [x[0] for x in tools_of(p)]
+    assert t == ["run_evaluation", "run_rollback_drill", "collect_metrics"]
+    assert tools_of(p)[0][1]["model_path"] == "deployment/shadow"
+    assert p["go_no_go"]["decision"] == "hold"
+
+
+def test_gates_passed_proposes_the_next_stage_only():
+    p = plan(state(stage="5_percent", verdict="pass", g=gates(), nxt="20_percent"))
+    assert tools_of(p)[0] == ("deploy_model", {"model_path": "deployment/5_percent", "stage": "20_percent"})
+    assert p["go_no_go"] == {"stage": "20_percent", "decision": "go", "reason": "all gates of 5_percent passed"}
+
+
+def test_gate_failed_rolls_back_and_investigates():
+    p = plan(state(stage="shadow", verdict="fail", g=gates(ndcg="fail"), nxt="5_percent"))
+    t = tools_of(p)
+    assert t[0] == ("rollback_model", {"stage": "shadow"})
+    assert t[1][0] == "run_python_script" and t[1][1]["path"] == "research/evaluate_model.py"
+    assert p["go_no_go"]["decision"] == "no-go"
+    assert not any(x[0] == "deploy_model" for x in t)
+
+
+def test_rejected_candidate_is_not_redeployed():
+    p = plan(state(nxt="shadow", rejected=True))
+    assert not any(x and x[0] == "deploy_model" for x in tools_of(p))
+    assert p["go_no_go"]["decision"] == "no-go"
+
+
+def test_production_passed_is_watched_not_promoted():
+    p = plan(state(stage="production", verdict="pass", g=gates(), nxt=None))
+    assert not any(x[0] == "deploy_model" for x in tools_of(p))
+
+
+def test_every_plan_is_valid_and_owned_by_executives():
+    owners = {
+        "ops_commander",
+        "infra_guardian",
+        "latency_analyst",
+        "compliance_monitor",
+        "integration_engineer",
+        "rollback_officer",
+    }
+    for s in [
+        state(model=False),
+        state(nxt="shadow"),
+        state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent"),
+        state(stage="shadow", verdict="fail", g=gates(ndcg="fail"), nxt="5_percent"),
+    ]:
+        p = plan(s)
+        assert 1 <= len(p["actions"]) <= 20
+        assert all(a["owner"] in owners and a["priority"] in ("high", "medium", "low") for a in p["actions"])
+
+
+def test_executive_turn_calls_a_tool_then_reports():
+    prov = OfflineProvider()
+    spec = ToolSpec("deploy_model", "", {"type": "object"})
+    req = LLMRequest(
+        "ops_commander",
+        "lead",
+        "action",
+        "sys",
+        (Message("user", "go"),),
+        (spec,),
+        context={"action": {"action": "Deploy V1.0 (research/v1_production.pth) to the shadow stage."}},
+    )
+    r = prov.complete(req)
+    assert r.stop_reason == "tool_use" and r.tool_calls[0].name == "deploy_model"
+    req2 = LLMRequest(
+        "ops_commander",
+        "lead",
+        "action",
+        "sys",
+        (
+            Message("user", "go"),
+            Message("assistant", "", r.tool_calls),
+            Message("tool", '{"status":"succeeded"}', tool_call_id=r.tool_calls[0].id, name="deploy_model"),
+        ),
+        (spec,),
+        context=req.context,
+    )
+    r2 = prov.complete(req2)
+    assert r2.text.startswith("RESULT: succeeded") and not r2.tool_calls
+
+
+def test_roles_speak_in_their_own_voice_from_state():
+    s = state(stage="shadow", verdict="fail", g=gates(ndcg="fail"), nxt="5_percent")
+    prov = OfflineProvider()
+
+    def say(agent):
+        return prov.complete(
+            LLMRequest(agent, agent, "contribution", "sys", (Message("user", "x"),), context={"state": s})
+        ).text
+
+    assert "| ndcg_at_10 | 0.5000 | >= 0.72 | fail |" in say("data_analyst")
+    assert "riskiest open item" in say("critic").lower() and "FAILS ndcg_at_10" in say("critic")
+    assert "offline provider" in say("pre_architect")
+
+
+def test_same_state_same_transcript(project_root):
+    settings = Settings(project_root)
+    s = state(stage="shadow", verdict="inconclusive", g=gates(drill="inconclusive"), nxt="5_percent")
+
+    def transcript():
+        m = Meeting(build_teams(settings), max_actions=20)
+        out = m.hold("meeting_20251013_200000", 1, "2025-10-13T20:00:00", s, ["meeting_x: earlier"])
+        return render_transcript(meeting_record(out, "2025-10-13T20:00:00"))
+
+    a, b = transcript(), transcript()
+    assert a == b
+    assert "offline provider (offline-rules-v1)" in a and "Moderator — agenda" in a
+    s2 = state(stage="shadow", verdict="fail", g=gates(ndcg="fail"), nxt="5_percent")
+    m = Meeting(build_teams(settings))
+    c = render_transcript(
+        meeting_record(m.hold("meeting_20251013_200000", 1, "2025-10-13T20:00:00", s2, []), "2025-10-13T20:00:00")
+    )
+    assert c != a
+
+
+def test_missing_traffic_evidence_asks_for_the_replay_minutes_it_needs():
+    g = gates()
+    g[2] = {**g[2], "status": "inconclusive", "source": "traffic"}
+    g.append(
+        {
+            "gate": "evidence",
+            "status": "inconclusive",
+            "value": "30 requests / 10 min",
+            "threshold": ">= 150 requests, >= 30 min",
+            "detail": "",
+            "source": "traffic",
+        }
+    )
+    s = state(stage="5_percent", verdict="inconclusive", g=g, nxt="20_percent")
+    s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
+    s["replay"] = {"requests_per_minute": 120, "default_minutes": 10, "max_minutes": 240}
+    s["current"]["evidence"] = {"candidate_requests": 30, "observed_minutes": 10}
+    p = plan(s)
+    assert tools_of(p) == [("replay_traffic", {"stage": "5_percent", "minutes": 20.0}), ("collect_metrics", {})]
+    assert p["go_no_go"]["decision"] == "hold"
+
+
+def test_promotion_plans_evidence_for_the_next_stage():
+    s = state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent")
+    s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
+    t = tools_of(plan(s))
+    assert [x[0] for x in t] == [
+        "deploy_model",
+        "run_evaluation",
+        "replay_traffic",
+        "run_rollback_drill",
+        "collect_metrics",
+    ]
+    assert t[2] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+
+
+def test_automatic_rollbacks_reach_the_agenda_and_the_risks():
+    s = state(nxt="shadow", rejected=True)
+    s["rollout"] = {
+        "paused": False,
+        "reason": None,
+        "awaiting_approval": None,
+        "rejected": {"abababababab": "failed: ndcg_at_10 0.51 (needs >= 0.72) at shadow"},
+        "recent_decisions": [
+            {
+                "time": "t",
+                "kind": "rollback",
+                "stage": "shadow",
+                "outcome": "rolled_back",
+                "reason": "rolled back shadow from v0001 to nothing",
+            }
+        ],
+    }
+    p = plan(s)
+    assert "ndcg_at_10 0.51" in p["decisions"][0]["rationale"]
+    assert any("Automatic rollback" in r for r in p["risks"])
+    from cvagents.offline.planning import agenda
+
+    assert "rollout controller decision (t): rolled back shadow" in agenda(s, "m")

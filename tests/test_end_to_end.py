@@ -25,6 +25,7 @@ def demo(tmp_path_factory):
             "3",
             "--time-scale",
             "600",
+            "--manual-clock",  # steps take no simulated time: how much fits in a phase never depends on machine load
             "--workspace",
             str(ws),
         ],  # as `make demo`

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -416,7 +416,3 @@ class _MeetingScope:
 
     def __exit__(self, *exc: Any) -> None:
         self.ledger._scope.stack.pop()
-
-
-def total_usd(records: Iterable[CallRecord]) -> float:
-    return sum(r.cost_usd for r in records)

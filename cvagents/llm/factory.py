@@ -91,7 +91,7 @@ def _make_real(
     raise ValueError(f"unknown provider {provider!r}")
 
 
-class ManagedProvider:
+class ManagedProvider(Provider):
     """A ``Provider`` with budgets, fallbacks and cost accounting around the real one.
 
     ``name`` / ``model``: the provider the agent normally uses (``offline`` when it stood in for
@@ -181,13 +181,12 @@ class ManagedProvider:
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
 
     def close(self) -> None:
+        """Close every provider in the chain; one that fails to close does not keep the others open."""
         for p in self.chain:
-            close = getattr(p, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:  # closing is best effort
-                    pass
+            try:
+                p.close()
+            except Exception:  # noqa: BLE001 - logged, with its traceback; shutting down goes on
+                log.warning("closing %s %s failed", p.name, p.model, exc_info=True)
 
     def __repr__(self) -> str:
         return f"ManagedProvider(agent={self.agent!r}, chain={[f'{p.name}:{p.model}' for p in self.chain]})"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
-from cvagents.llm.base import LLMRequest, LLMResult, ToolCall, Usage
+from cvagents.clock import stopwatch
+from cvagents.llm.base import LLMRequest, LLMResult, Provider, ToolCall, Usage
 from cvagents.offline import planning as offline_planning
 
 MODEL = "offline-rules-v1"
@@ -122,14 +122,14 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     return None
 
 
-class OfflineProvider:
+class OfflineProvider(Provider):
     name = "offline"
 
     def __init__(self, model: str = MODEL):
         self.model = model
 
     def complete(self, request: LLMRequest) -> LLMResult:
-        t0 = time.perf_counter()
+        sw = stopwatch()
         state = request.context.get("state", {})
         calls: tuple[ToolCall, ...] = ()
         stop = "end_turn"
@@ -147,7 +147,7 @@ class OfflineProvider:
             usage=Usage(_tokens(prompt), _tokens(text) if text else 1, 0),
             model=self.model,
             provider=self.name,
-            latency_s=time.perf_counter() - t0,
+            latency_s=sw.elapsed(),
             stop_reason=stop,
         )
 

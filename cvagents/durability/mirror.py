@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cvagents.durability.journal import SEGMENT_RE
+from cvagents.durability.journal_files import SEGMENT_RE
 
 __all__ = ["Mirror", "TickResult", "RestoreResult", "RestoreError", "restore", "MANIFEST_NAME"]
 

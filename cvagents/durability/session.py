@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.durability.atomic import read_json
-from cvagents.durability.journal import SEGMENT_RE, apply_retention, prune_archives
+from cvagents.durability.journal_files import SEGMENT_RE
+from cvagents.durability.retention import apply_retention, prune_archives
 
 log = logging.getLogger("cvagents.durability.session")
 

@@ -281,11 +281,11 @@ class CostLedger:
         if reservation is not None:
             meeting_id = reservation.meeting_id
         if cost_usd is None:
-            cost = call_cost_usd(model, usage, pricing)
-            priced = cost.priced
+            computed = call_cost_usd(model, usage, pricing)
+            cost, priced = float(computed), computed.priced
         else:
             cost, priced = float(cost_usd), True
-        rec = CallRecord(agent, meeting_id, day, provider, model, usage, float(cost), priced)
+        rec = CallRecord(agent, meeting_id, day, provider, model, usage, cost, priced)
         with self._lock:
             if reservation is not None:
                 self.release(reservation)

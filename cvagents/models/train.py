@@ -99,7 +99,8 @@ def train(variant: str = "v1", seed: int = 0, steps: int | None = None) -> tuple
         images, attrs = data.generate_training(seed, TRAIN_IMAGES)
         t_data = sw.elapsed()
         torch.manual_seed(data.derive_seed(seed, f"init:{variant}"))
-        model = DualEncoder(data.vocabulary()).to(memory_format=torch.channels_last)
+        # Module.to(memory_format=...) works at run time; torch's stubs do not list it.
+        model = DualEncoder(data.vocabulary()).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
         gen = torch.Generator().manual_seed(data.derive_seed(seed, f"batches:{variant}"))
         model.train()

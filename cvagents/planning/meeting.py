@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from cvagents.clock import stopwatch
 from cvagents.llm.base import LLMRequest, LLMResult, Message, Provider, Purpose, Usage
-from cvagents.offline.planning import agenda as build_agenda
 from cvagents.offline.provider import OfflineProvider
+from cvagents.offline.voices import agenda as build_agenda
 from cvagents.planning import handoff as hf
 from cvagents.planning.team import Agent, Teams
 

@@ -109,6 +109,10 @@ class ProviderError(CVAgentsError, RuntimeError):
     configured. The message never holds a key."""
 
 
+class ProviderConfigError(ProviderError, ValueError):
+    """A provider cannot be set up as configured (no API key, no endpoint)."""
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One method wide: ``complete``. Subclass it to inherit the no-op ``close``."""

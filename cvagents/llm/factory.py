@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
-from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
+from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderConfigError, ProviderError, SDKProvider
 from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
 from cvagents.llm.retry import RetryPolicy
 from cvagents.secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
@@ -38,7 +38,7 @@ BASE_URL_ENV = {
 }
 
 
-class MissingKeyError(ProviderError):
+class MissingKeyError(ProviderConfigError):
     """``strict`` mode: an agent's provider has no API key."""
 
 

@@ -37,7 +37,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from cvagents.clock import stopwatch
-from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.base import LLMRequest, LLMResult, Message, ProviderConfigError, SDKProvider, ToolCall, ToolSpec, Usage
 from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "openai"
@@ -153,7 +153,7 @@ class OpenAIProvider(SDKProvider):
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         if not api_key:
             if not base_url:
-                raise ValueError("openai: an API key is required unless base_url names a local server")
+                raise ProviderConfigError("openai: an API key is required unless base_url names a local server")
             api_key = PLACEHOLDER_KEY
         self._key = api_key
         self.base_url = base_url

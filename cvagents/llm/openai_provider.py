@@ -37,7 +37,16 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from cvagents.clock import stopwatch
-from cvagents.llm.base import LLMRequest, LLMResult, Message, ProviderConfigError, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.base import (
+    LLMRequest,
+    LLMResult,
+    Message,
+    ProviderConfigError,
+    SDKProvider,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "openai"

@@ -192,12 +192,6 @@ class ManagedProvider(Provider):
         return f"ManagedProvider(agent={self.agent!r}, chain={[f'{p.name}:{p.model}' for p in self.chain]})"
 
 
-def _default_offline() -> Provider:
-    from cvagents.offline.provider import OfflineProvider  # written by the lead
-
-    return OfflineProvider()
-
-
 def build_provider(
     agent_name: str,
     agent_cfg: Any,
@@ -209,13 +203,14 @@ def build_provider(
     ledger: CostLedger | None = None,
     pricing: Mapping[str, Any] | None = None,
     budgets: Any = None,
-    offline_provider: Provider | None = None,
+    offline_provider: Provider,
     warnings: list[str] | None = None,
     retry_sleep: Callable[[float], None] | None = None,
 ) -> ManagedProvider:
     """The provider ``agent_name`` talks to, per its ``AgentConfig`` and the ``CallDefaults``.
 
-    ``mode="offline"`` puts the agent on ``offline_provider``. ``keys``: a ``KeyStore`` (default:
+    ``offline_provider``: the built-in rule-based team (``cvagents.offline``, a layer above this
+    one, so the caller passes it in); ``mode="offline"`` puts the agent on it. ``keys``: a ``KeyStore`` (default:
     a fresh one over the environment / ``.env`` / Colab) or any mapping. ``budgets`` default to
     the ledger's. Warnings (a missing key) are logged, appended to ``warnings`` if given, and
     kept on the result's ``.warnings``. ``retry_sleep`` replaces ``time.sleep`` between retries
@@ -229,7 +224,7 @@ def build_provider(
         if warnings is not None:
             warnings.append(msg)
 
-    offline = offline_provider if offline_provider is not None else _default_offline()
+    offline = offline_provider
     if budgets is None and ledger is not None:
         budgets = ledger.budgets
 

@@ -74,6 +74,8 @@ class Mirror:
     and the journal fsyncs itself, so this is off by default). ``create_target``: create the
     target folder on the first tick if missing (never again afterwards). ``incremental_copies``:
     publish growing journal segments by double buffering on local non-FUSE folders (None: auto).
+    ``clock``: the monotonic clock the schedule's deadlines are read from (a tick's duration is
+    measured with the stopwatch).
     """
 
     def __init__(

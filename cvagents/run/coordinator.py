@@ -50,6 +50,7 @@ from cvagents.rollout import metrics_store
 from cvagents.rollout.state import snapshot
 from cvagents.run import recovery as resume
 from cvagents.run import reports
+from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.workspace import Workspace
 
 log = logging.getLogger("cvagents.run")
@@ -247,7 +248,12 @@ class Coordinator:
 
     def _tool_context(self, key: str) -> ToolContext:
         return ToolContext(
-            self.ws, self.cfg, action_key=key, now=self.clock.now, log=logging.getLogger("cvagents.execution.tools")
+            self.ws,
+            self.cfg,
+            action_key=key,
+            now=self.clock.now,
+            log=logging.getLogger("cvagents.execution.tools"),
+            record=self.record,
         )
 
     def _recent_summaries(self) -> list[str]:
@@ -715,6 +721,7 @@ class Coordinator:
             "from_mirror": self.options.from_mirror,
             "wall_time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        catch_up_reports(self.ws, self.journal, cp.seq if cp else 0)  # decisions a kill kept out of reports/
         if self.options.rebuild_reports:
             from cvagents.run.rebuild import rebuild_reports
 

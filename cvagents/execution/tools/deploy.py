@@ -13,8 +13,9 @@ from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools.paths import inside
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
-from cvagents.rollout import controller as rollout
 from cvagents.rollout import decisions, deployment, metrics_store
+from cvagents.rollout.controller import assess_deploy
+from cvagents.rollout.gates import previous_stage
 
 
 def _stage(ctx: ToolContext, stage: str):
@@ -67,6 +68,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             time=_now(ctx),
             source="deploy_model",
             action_id=ctx.action_key,
+            record=ctx.record,
         )
         raise ToolRefused(why)
     stage_dir = _stage(ctx, args.stage)
@@ -79,7 +81,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             decisions.append(
                 ws,
                 cfg,
-                "promotion" if rollout.previous_stage(cfg, args.stage) else "deployment",
+                "promotion" if previous_stage(cfg, args.stage) else "deployment",
                 stage=args.stage,
                 outcome="deployed",
                 reason="installed before the run stopped; recorded on resume",
@@ -88,10 +90,11 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
                 version=done["version"],
                 source="deploy_model",
                 action_id=ctx.action_key,
+                record=ctx.record,
             )
         return {"stage": args.stage, **done, "already_done": True}
     metrics = metrics_store.load(ws.metrics_file)
-    a = rollout.assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
+    a = assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
     gates = [g.as_dict() for g in a.review.gates] if a.review else []
     evidence = a.review.evidence if a.review else {}
     kind = "promotion" if a.previous_stage else "deployment"
@@ -110,6 +113,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             thresholds_stage=a.previous_stage or args.stage,
             source="deploy_model",
             action_id=ctx.action_key,
+            record=ctx.record,
             requested=kind,
             model_path=ws.rel(art),
             **a.extra,
@@ -131,6 +135,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
         thresholds_stage=a.previous_stage or args.stage,
         source="deploy_model",
         action_id=ctx.action_key,
+        record=ctx.record,
         from_stage=a.previous_stage,
         model_path=ws.rel(art),
     )
@@ -176,6 +181,7 @@ def rollback_model(ctx: ToolContext, args: StageArgs) -> dict:
         reason=f"rolled back {args.stage} from {live['version']} to {prev or 'nothing'} on request",
         source="rollback_model",
         action_id=ctx.action_key,
+        record=ctx.record,
         cause="requested",
         rolled_back_to={"version": prev},
     )

@@ -33,6 +33,8 @@ class ToolContext:
     action_key: str = "manual"
     now: Callable[[], Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cvagents.execution.tools"))
+    #: journals a record (the run's ``Coordinator.record``): rollout decisions reach the journal
+    record: Callable[[str, dict], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,7 @@ class Workspace:
             self.metrics_file.parent,
             self.research_dir,
             self.sessions_dir,
+            self.log_file.parent,
         ):
             d.mkdir(parents=True, exist_ok=True)
         for stage in self.stages:

@@ -18,6 +18,7 @@ Agents propose; the controller decides (the gates themselves are pure functions 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.config import CoordinationConfig
-from cvagents.durability.atomic import atomic_write_json, read_json
+from cvagents.durability.atomic import atomic_write_text, read_json
 from cvagents.durability.hashing import sha256_file
 from cvagents.rollout import approval, decisions, deployment, deployments_log, metrics_store
 from cvagents.rollout.decisions import Recorder
@@ -152,6 +153,12 @@ def assess_deploy(
 
 def controller_file(ws: Workspace) -> Path:
     return ws.controller_file
+
+
+def write_state(ws: Workspace, state: dict[str, Any]) -> None:
+    """``controller.json``, in the journal's form (keys sorted): the checkpoint that copies it
+    gives the same bytes back to ``rebuild-reports``."""
+    atomic_write_text(controller_file(ws), json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def last_good_version(stage_dir: Path, live: dict[str, Any], rejected: dict[str, str]) -> dict[str, Any] | None:
@@ -359,10 +366,7 @@ class Controller:
                         approval=a,
                     )
                 )
-        atomic_write_json(
-            controller_file(ws),
-            {"updated": now, "stages": out_stages, "approvals_seen": sorted(approvals_seen)},
-        )
+        write_state(ws, {"updated": now, "stages": out_stages, "approvals_seen": sorted(approvals_seen)})
         return made
 
 

@@ -124,8 +124,9 @@ def append(
 
 
 def render(rec: dict[str, Any]) -> str:
-    """A decision's line in decisions.jsonl."""
-    return json.dumps(rec, ensure_ascii=False, default=str) + "\n"
+    """A decision's line in decisions.jsonl, in the journal's form (keys sorted), so the line is
+    the same whether it is written as the decision is made or rebuilt from the journal."""
+    return json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True) + "\n"
 
 
 def write_line(ws, rec: dict[str, Any]) -> None:

@@ -613,7 +613,7 @@ class Coordinator:
     def _checkpoint(self, step: str, rec: dict) -> None:
         now = self.clock.now()
         rollout_state = {"updated": now.isoformat(), "session_id": self.session_id, **self.state()}
-        self.record(
+        cp = self.record(
             "checkpoint",
             {
                 "step": step,
@@ -631,7 +631,7 @@ class Coordinator:
                 else None,
             },
         )
-        self._write_derived(rollout_state)
+        self._write_derived(cp.data["rollout_state"])  # rendered from the journaled record
         self._retain()
         self._kick_mirror()
         if self.on_step is not None:
@@ -675,6 +675,7 @@ class Coordinator:
             return {}
         tail = resume.scan(self.journal)
         cp = tail.checkpoint
+        catch_up_reports(self.ws, self.journal, cp.seq if cp else 0)  # decisions a kill kept out of reports/
         t: datetime | None = None
         if cp is not None:
             d = cp.data
@@ -721,7 +722,6 @@ class Coordinator:
             "from_mirror": self.options.from_mirror,
             "wall_time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        catch_up_reports(self.ws, self.journal, cp.seq if cp else 0)  # decisions a kill kept out of reports/
         if self.options.rebuild_reports:
             from cvagents.run.rebuild import rebuild_reports
 

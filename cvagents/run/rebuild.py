@@ -23,7 +23,7 @@ from cvagents.durability.atomic import atomic_write_json, atomic_write_text, rea
 from cvagents.durability.journal import Journal, Record
 from cvagents.durability.session import latest
 from cvagents.llm.cost import CostLedger
-from cvagents.rollout import approval, decisions, deployments_log
+from cvagents.rollout import approval, controller, decisions, deployments_log
 from cvagents.run import reports
 from cvagents.workspace import Workspace
 
@@ -102,7 +102,7 @@ def rebuild_reports(
         reports.write_costs(ws, ledger)
         atomic_write_json(ws.rollout_state_file, checkpoint["rollout_state"])
         if checkpoint.get("controller"):
-            atomic_write_json(ws.controller_file, checkpoint["controller"])
+            controller.write_state(ws, checkpoint["controller"])
         counts["state"] = 1
     if decided or ws.decisions_file.exists():
         counts["decisions"] = decisions.rebuild(ws, decided)

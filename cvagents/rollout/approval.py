@@ -68,7 +68,7 @@ def approve(
         sha = cand["sha256"]
     try:
         user = by or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except (KeyError, OSError, ImportError):  # no login name in some containers
         user = "unknown"
     rec = {
         "approved": True,

@@ -253,7 +253,7 @@ class ExecutionDashboard(Dashboard):
             "log": html_block(
                 pre(e["log_tail"])
                 if e["log_tail"]
-                else "<div style='color:#666;font-size:12px'>executive.log is not in this folder (a mirror holds reports/, runs/report/ and sessions/ only)</div>"
+                else f"<div style='color:#666;font-size:12px'>{html.escape(src.paths.log)} is not in this folder (a mirror does not copy the run's log)</div>"
             ),
         }
 

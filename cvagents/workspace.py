@@ -30,8 +30,9 @@ DESCRIPTOR = "workspace.json"
 DESCRIPTOR_FORMAT = 1
 
 
-class WorkspaceError(CVAgentsError):
-    """A workspace's descriptor (``meta/workspace.json``) cannot be read."""
+class WorkspaceError(CVAgentsError, ValueError):
+    """A workspace's descriptor (``meta/workspace.json``) cannot be read (a ``ValueError`` too,
+    as the CLI reports those in one line)."""
 
 
 class Workspace:

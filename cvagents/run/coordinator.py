@@ -626,9 +626,7 @@ class Coordinator:
                 "schedule": self.sched.as_dict(),
                 "ledger": self.ledger.snapshot(),
                 "rollout_state": rollout_state,
-                "controller": read_json(rollout.controller_file(self.ws))
-                if hasattr(rollout, "controller_file")
-                else None,
+                "controller": read_json(rollout.controller_file(self.ws)),
             },
         )
         self._write_derived(cp.data["rollout_state"])  # rendered from the journaled record

@@ -181,3 +181,14 @@ def test_a_damaged_descriptor_is_a_known_error_for_status_and_a_partial_copy_for
     src = dd.Source(tmp_path)
     assert src.stages == ("shadow", "5_percent", "20_percent", "50_percent", "production")
     assert "meta/workspace.json" in src.missing
+
+
+def test_approve_takes_the_stages_from_the_workspace(custom_run, capsys):
+    from cvagents.cli import main
+
+    ws, _, version = custom_run
+    assert main(["approve", "--workspace", str(ws), "--stage", "canary", "--by", "tester"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["stage"] == "canary" and rec["version"] == version and rec["approved_by"] == "tester"
+    assert main(["approve", "--workspace", str(ws), "--stage", "5_percent"]) == 2  # not a stage of this run
+    assert "unknown stage '5_percent'" in capsys.readouterr().err

@@ -116,9 +116,9 @@ def append(
     }
     rec = {"id": "dec_" + hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:12], **rec}
     if record is not None:
-        journaled = record(JOURNAL_KIND, rec)
-        if journaled is not None:
-            rec = journaled.data
+        held = record(JOURNAL_KIND, rec)
+        if held is not None:
+            rec = held.data  # the line is rendered from the record as the journal holds it
     write_line(ws, rec)
     return rec
 

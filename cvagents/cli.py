@@ -77,8 +77,8 @@ def cmd_approve(args) -> int:
     settings = Settings(
         Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
     )
-    cfg = settings.coordination
-    ws = Workspace.from_config(Path(args.workspace), cfg)
+    ws = Workspace.open(Path(args.workspace), settings.coordination)  # the stages the run left there
+    cfg = ws.config
     rec = approve(ws, cfg, args.stage, sha=args.sha, by=args.by, note=args.note or "")
     print(json.dumps(rec, indent=2))
     if not rec["required"]:

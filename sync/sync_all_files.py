@@ -7,9 +7,10 @@ or, as in the guide, from a notebook cell (defaults: the guide's Drive folder an
 
     exec(open('/content/drive/MyDrive/cv_multimodal/project/computer-vision-clean/sync/sync_all_files.py').read())
 
-Only the project's own files are copied (the categories below), never a workspace, a venv or
-.git; a file already up to date (same size and mtime) is not copied again. Every required file
-that is missing is named. Exit status 1 when one is missing.
+Only the project's own files are copied (the categories below: the whole ``cvagents`` package,
+recursively, and the configs, prompts, docs, notebooks and scripts beside it), never a
+workspace, a venv or .git; a file already up to date (same size and mtime) is not copied again.
+Every required file that is missing is named. Exit status 1 when one is missing.
 """
 
 from __future__ import annotations
@@ -33,33 +34,40 @@ EXECUTIVE = (
     "rollback_officer",
 )
 
-# (category, files that must be there, patterns for the rest of the category)
+#: the Python package: copied whole, recursively (every module and package-data file in it)
+PACKAGE = "cvagents"
+#: not copied from the package: byte-code caches and hidden files
+_SKIP_PARTS = ("__pycache__",)
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+
+# (category, files that must be there, patterns for the rest of the category); the package's
+# files that no other category claims belong to the first category, "Core System".
 CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     (
         "Core System",
         (
-            "cvagents/coordinator.py",
+            "cvagents/run/coordinator.py",
             "cvagents/runner.py",
-            "cvagents/meeting.py",
-            "cvagents/executive.py",
-            "cvagents/handoff.py",
-            "cvagents/journal.py",
+            "cvagents/planning/meeting.py",
+            "cvagents/execution/executive.py",
+            "cvagents/planning/handoff.py",
+            "cvagents/durability/journal.py",
             "cvagents/cli.py",
             "pyproject.toml",
         ),
-        ("cvagents/*.py", "cvagents/llm/*.py", "setup.py", "requirements.txt"),
+        ("setup.py", "requirements.txt"),
     ),
     ("Multi-Agent Configs", ("configs/meeting.yaml", "configs/autonomous_coordination.yaml"), ()),
     (
         "Execution Tools",
         (
-            "cvagents/tools/registry.py",
-            "cvagents/tools/deploy.py",
-            "cvagents/tools/evaluation.py",
-            "cvagents/tools/scripts.py",
-            "cvagents/tools/artifacts.py",
+            "cvagents/execution/tools/registry.py",
+            "cvagents/execution/tools/deploy.py",
+            "cvagents/execution/tools/evaluation.py",
+            "cvagents/execution/tools/scripts.py",
+            "cvagents/execution/tools/artifacts.py",
         ),
-        ("cvagents/tools/*.py",),
+        ("cvagents/execution/tools/**/*",),
     ),
     (
         "Planning Team Prompts",
@@ -78,7 +86,12 @@ CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ),
     (
         "Deployment Scripts",
-        ("sync/sync_all_files.py", "sync/deploy_updated_system.py", "cvagents/deployment.py", "cvagents/rollout.py"),
+        (
+            "sync/sync_all_files.py",
+            "sync/deploy_updated_system.py",
+            "cvagents/rollout/deployment.py",
+            "cvagents/rollout/controller.py",
+        ),
         ("notebooks/*.ipynb",),
     ),
     (
@@ -89,9 +102,22 @@ CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
             "cvagents/models/data.py",
             "cvagents/models/metrics.py",
         ),
-        ("cvagents/models/*.py", "cvagents/models/scripts/*.py"),
+        ("cvagents/models/**/*",),
     ),
 ]
+
+
+def _copied(rel: str) -> bool:
+    """Whether a file of the project is one to copy (not a cache, not hidden)."""
+    parts = rel.split("/")
+    return not (any(p in _SKIP_PARTS or p.startswith(".") for p in parts) or rel.endswith(_SKIP_SUFFIXES))
+
+
+def package_files(source: Path) -> list[str]:
+    """Every file of the package, recursively (relative paths), as they are to be copied."""
+    root = source / PACKAGE
+    found = (p.relative_to(source).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else ()
+    return sorted(rel for rel in found if _copied(rel))
 
 
 def plan(source: Path) -> list[tuple[str, list[str], list[str]]]:
@@ -104,10 +130,12 @@ def plan(source: Path) -> list[tuple[str, list[str], list[str]]]:
         for pat in patterns:
             for p in sorted(source.glob(pat)):
                 rel = p.relative_to(source).as_posix()
-                if p.is_file() and rel not in claimed and "__pycache__" not in rel:
+                if p.is_file() and rel not in claimed and _copied(rel):
                     files.append(rel)
                     claimed.add(rel)
         out.append((name, files, missing))
+    rest = [rel for rel in package_files(source) if rel not in claimed]
+    out[0][1].extend(rest)  # the rest of the package: Core System
     return out
 
 

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from test_dashboard_workspace import run_workspace, seed
 
-from cvagents.ui.dashboard import _fmt
+from cvagents.ui.panels import fmt
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -217,7 +217,7 @@ def test_monitors_show_the_runs_numbers_and_figures(executed, run_ws):
     metrics = json.loads((run_ws / "runs/report/metrics.json").read_text())
     state = json.loads((run_ws / "reports/rollout_state.json").read_text())
     ex = html_text(executed["monitor_execution"][0])  # on "Colab", from the mirror on "Drive"
-    assert _fmt(metrics["latest"]["ndcg_at_10"]) in ex and state["current"]["version"] in ex
+    assert fmt(metrics["latest"]["ndcg_at_10"]) in ex and state["current"]["version"] in ex
     assert "Executive Team monitor" in ex and "rendered once" in ex and "custom widget manager enabled" in ex
     assert "mirror: <code>" + str(executed["monitor_execution"][1]) in ex
     assert pngs(executed["monitor_execution"][0]) == 2

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -49,13 +50,36 @@ def test_sync_copies_the_project_and_reports_every_category(synced):
         "configs/meeting.yaml",
         "prompts/planning_team/moderator.md",
         "prompts/executive_team/rollback_officer.md",
-        "cvagents/tools/deploy.py",
+        "cvagents/execution/tools/deploy.py",
         "cvagents/models/evaluate.py",
         "reports/handoff/pending_actions_TEMPLATE.json",
         "pyproject.toml",
     ):
         assert (dest / f).is_file(), f
     assert not (dest / ".git").exists() and not (dest / ".venv").exists()
+
+
+def _package_holds() -> set[str]:
+    """What the package ships: every module, and the package data pyproject.toml declares."""
+    held = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cvagents").rglob("*.py") if "__pycache__" not in p.parts}
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"].get("package-data", {})
+    for package, patterns in data.items():
+        folder = ROOT.joinpath(*package.split("."))
+        for pattern in patterns:
+            held |= {p.relative_to(ROOT).as_posix() for p in folder.glob(pattern) if p.is_file()}
+    return held
+
+
+def test_sync_copies_the_whole_package_recursively(synced):
+    dest, p = synced
+    assert p.returncode == 0, p.stdout + p.stderr
+    copied = {q.relative_to(dest).as_posix() for q in (dest / "cvagents").rglob("*") if q.is_file()}
+    assert copied == _package_holds()
+    assert {
+        "cvagents/execution/tools/registry.py",
+        "cvagents/ui/dashboard.py",
+        "cvagents/models/scripts/evaluate_model.py",
+    } <= copied
 
 
 def test_sync_again_copies_nothing(synced):

@@ -116,6 +116,7 @@ def mirror_sources(ws) -> dict[str, Path]:
         top = Path(rel).parts[0]
         out.setdefault(top, ws.root / top)
     out.setdefault("reports", ws.reports_dir)
+    out.setdefault(ws.meta_dir.name, ws.meta_dir)  # the workspace's descriptor: its layout, for readers
     return out
 
 

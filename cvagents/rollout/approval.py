@@ -18,7 +18,11 @@ from cvagents.rollout import deployment
 
 
 def approvals_dir(ws) -> Path:
-    return ws.reports_dir / "rollout" / "approvals"
+    return ws.approvals_dir
+
+
+def approval_file(ws, stage: str, sha: str) -> Path:
+    return approvals_dir(ws) / f"{stage}_{sha[:16]}.json"
 
 
 def required(cfg, stage: str) -> bool:
@@ -29,7 +33,7 @@ def approval(ws, stage: str, sha: str | None) -> dict[str, Any] | None:
     """The approval of artifact ``sha`` for ``stage``, if a human gave one."""
     if not sha:
         return None
-    rec = read_json(approvals_dir(ws) / f"{stage}_{sha[:16]}.json")
+    rec = read_json(approval_file(ws, stage, sha))
     return rec if rec and rec.get("sha256") == sha and rec.get("approved") else None
 
 
@@ -64,7 +68,7 @@ def approve(
         sha = cand["sha256"]
     try:
         user = by or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except (KeyError, OSError, ImportError):  # no login name in some containers
         user = "unknown"
     rec = {
         "approved": True,
@@ -76,7 +80,7 @@ def approve(
         "note": note,
         "required": required(cfg, stage),
     }
-    atomic_write_json(approvals_dir(ws) / f"{stage}_{sha[:16]}.json", rec)
+    atomic_write_json(approval_file(ws, stage, sha), rec)
     return rec
 
 

@@ -1,11 +1,8 @@
-"""Stages and gates: the rollout controller's side, which no agent can talk its way past.
+"""The rollout controller: the gates applied to the workspace, which no agent can talk its way past.
 
-Agents propose; the controller decides.
+Agents propose; the controller decides (the gates themselves are pure functions in
+``cvagents.rollout.gates``).
 
-- Each gate of a stage gives ``pass``, ``fail`` or ``inconclusive``. Missing data is
-  inconclusive, never a pass; so is a traffic measurement made on less evidence than the stage
-  asks for (``min_requests``, ``min_observed_minutes``) — except that a critical gate (P0
-  incidents) fails the stage at once.
 - A model enters a stage only from the stage before it, only when every gate of that stage
   passed for the very artifact (same sha256), after a passed rollback drill of it there, and —
   for stages under ``require_approval`` — after a human approved that artifact.
@@ -13,261 +10,42 @@ Agents propose; the controller decides.
 - After every executive heartbeat the controller reviews every deployed stage
   (``after_heartbeat``): a failed gate, or an artifact whose checksum no longer matches, rolls
   the stage back to its last good version (a pointer swap); inconclusive pauses the stage, with
-  the reason in the state snapshot. Every decision is recorded (``cvagents.rollout.decisions``).
+  the reason in the state snapshot. Every decision is journaled through the run's ``record``
+  callback and then written to the reports (``cvagents.rollout.decisions``; an automatic
+  rollback also adds its line to the deployments log, ``cvagents.rollout.deployments_log``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cvagents.config import CoordinationConfig
-from cvagents.durability.atomic import atomic_write_json, read_json
+from cvagents.durability.atomic import atomic_write_text, read_json
 from cvagents.durability.hashing import sha256_file
-from cvagents.metric_sources import DRILL, EVALUATION, TRAFFIC, source_of
-from cvagents.rollout import approval, decisions, deployment, metrics_store
+from cvagents.rollout import approval, decisions, deployment, deployments_log, metrics_store
+from cvagents.rollout.decisions import Recorder
+from cvagents.rollout.gates import FAIL, PASS, StageReview, next_stage, previous_stage, review_stage
 from cvagents.workspace import Workspace
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 ARTIFACT_SUFFIXES = (".pth", ".pt")
 
 log = logging.getLogger("cvagents.rollout.controller")
 
 
-@dataclass(frozen=True)
-class GateResult:
-    gate: str
-    status: str
-    value: Any
-    threshold: str
-    detail: str = ""
-    metric: str = ""
-    source: str = ""
-    critical: bool = False
+class StageStatus(StrEnum):
+    """A stage as the controller's last review left it (``reports/rollout/controller.json``)."""
 
-    def as_dict(self) -> dict[str, Any]:
-        """Compact: ``detail`` only when there is one, ``critical`` only when true."""
-        d = asdict(self)
-        if not d["detail"]:
-            del d["detail"]
-        if not d["critical"]:
-            del d["critical"]
-        return d
-
-
-@dataclass
-class StageReview:
-    """One stage's gates for one version, and what they add up to."""
-
-    stage: str
-    sha256: str | None
-    version: str | None
-    verdict: str
-    gates: list[GateResult]
-    evidence: dict[str, Any]
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**{k: v for k, v in asdict(self).items() if k != "gates"}, "gates": [g.as_dict() for g in self.gates]}
-
-
-# ------------------------------------------------------------------------------ the gates
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _compare(op: str, value: Any, threshold: Any) -> bool:
-    if isinstance(threshold, bool) or isinstance(value, bool):
-        return bool(value) == bool(threshold) if op == "==" else False
-    try:
-        v, t = float(value), float(threshold)
-    except (TypeError, ValueError):
-        return False
-    return {">=": v >= t, ">": v > t, "<=": v <= t, "<": v < t, "==": v == t}[op]
-
-
-def metric_value(ev: dict[str, Any] | None, metric: str) -> Any:
-    """A metric of one version at one stage, from the source that produces it."""
-    if not ev:
-        return None
-    src = source_of(metric)
-    if src == DRILL:
-        d = ev.get("drill")
-        return d.get("passed") if d and metric == "rollback_test_passed" else None
-    rec = ev.get("traffic" if src == TRAFFIC else "evaluation") or {}
-    if rec.get(metric) is not None:
-        return rec[metric]
-    ci = rec.get("ndcg_at_10_ci95")
-    if ci and metric in ("ndcg_at_10_ci95_low", "ndcg_at_10_ci95_high"):
-        return ci[0] if metric.endswith("low") else ci[1]
-    return None
-
-
-def evidence_status(cfg: CoordinationConfig, stage: str, ev: dict[str, Any] | None) -> dict[str, Any]:
-    """How much traffic the version has been observed under at the stage, against the plan."""
-    plan = cfg.rollout.stages[stage]
-    t = (ev or {}).get("traffic") or {}
-    n, minutes = int(t.get("candidate_requests") or 0), float(t.get("observed_minutes") or 0.0)
-    return {
-        "candidate_requests": n,
-        "min_requests": plan.min_requests,
-        "observed_minutes": round(minutes, 3),
-        "min_observed_minutes": plan.min_observed_minutes,
-        "replays": int(t.get("replays") or 0),
-        "traffic_weight": plan.traffic,
-        "sufficient": n >= plan.min_requests and minutes >= plan.min_observed_minutes,
-    }
-
-
-def _evidence_text(e: dict[str, Any]) -> str:
-    return f"{e['candidate_requests']}/{e['min_requests']} requests, {e['observed_minutes']:g}/{e['min_observed_minutes']:g} min observed"
-
-
-def review_stage(
-    metrics: dict[str, Any], stage: str, sha: str | None, cfg: CoordinationConfig, version: str | None = None
-) -> StageReview:
-    """Every gate of ``stage`` for the version with sha256 ``sha``."""
-    plan = cfg.rollout.stages[stage]
-    ev = metrics_store.evidence(metrics, stage, sha)
-    evs = evidence_status(cfg, stage, ev)
-    results: list[GateResult] = []
-    for name in plan.gates:
-        g = cfg.rollout.gates[name]
-        src = source_of(g.metric)
-        thr = f"{g.op} {_fmt(g.threshold)}"
-        v = metric_value(ev, g.metric)
-        if v is None:
-            what = {DRILL: "no rollback drill", TRAFFIC: "no traffic replay", EVALUATION: "no evaluation"}[src]
-            results.append(
-                GateResult(
-                    name, INCONCLUSIVE, None, thr, f"{what} of this version at {stage}", g.metric, src, g.critical
-                )
-            )
-            continue
-        ok = _compare(g.op, v, g.threshold)
-        if src == TRAFFIC and not evs["sufficient"]:
-            if not ok and g.critical:
-                results.append(
-                    GateResult(
-                        name,
-                        FAIL,
-                        v,
-                        thr,
-                        f"critical: {g.metric} {_fmt(v)} fails at once ({_evidence_text(evs)})",
-                        g.metric,
-                        src,
-                        True,
-                    )
-                )
-            else:
-                results.append(
-                    GateResult(
-                        name,
-                        INCONCLUSIVE,
-                        v,
-                        thr,
-                        f"too little evidence: {_evidence_text(evs)}",
-                        g.metric,
-                        src,
-                        g.critical,
-                    )
-                )
-            continue
-        detail = "" if ok else f"{g.metric} {_fmt(v)} does not satisfy {thr}"
-        if g.metric == "ndcg_at_10_ci95_low":
-            ci = ((ev or {}).get("evaluation") or {}).get("ndcg_at_10_ci95")
-            detail = f"lower bound of the 95% CI {ci}" + (f"; {detail}" if detail else "")
-        results.append(GateResult(name, PASS if ok else FAIL, v, thr, detail, g.metric, src, g.critical))
-    if plan.min_requests or plan.min_observed_minutes:
-        results.append(
-            GateResult(
-                "evidence",
-                PASS if evs["sufficient"] else INCONCLUSIVE,
-                f"{evs['candidate_requests']} requests / {evs['observed_minutes']:g} min",
-                f">= {plan.min_requests} requests, >= {plan.min_observed_minutes:g} min",
-                "" if evs["sufficient"] else f"too little evidence: {_evidence_text(evs)}",
-                "",
-                TRAFFIC,
-            )
-        )
-    v = verdict(results)
-    return StageReview(stage, sha, version or (ev or {}).get("version"), v, results, evs, _reason(v, results))
-
-
-def _reason(v: str, results: list[GateResult]) -> str:
-    if v == PASS:
-        return "every gate passed"
-    bad = [r for r in results if r.status == v]
-    if v == FAIL:
-        return "failed: " + "; ".join(
-            f"{r.gate} {_fmt(r.value)} (needs {r.threshold}){' [critical]' if r.critical else ''}" for r in bad
-        )
-    return "inconclusive: " + "; ".join(f"{r.gate} ({r.detail})" for r in bad)
-
-
-def evaluate_gates(
-    metrics: dict[str, Any], stage: str, live_sha: str | None, cfg: CoordinationConfig
-) -> list[GateResult]:
-    """The gates of ``stage`` for the artifact ``live_sha``."""
-    return review_stage(metrics, stage, live_sha, cfg).gates
-
-
-def verdict(results: list[GateResult]) -> str:
-    """``fail`` if any gate failed (a critical one at once), else ``inconclusive`` if any is,
-    else ``pass``."""
-    statuses = {r.status for r in results}
-    if FAIL in statuses:
-        return FAIL
-    if INCONCLUSIVE in statuses or not results:
-        return INCONCLUSIVE
-    return PASS
-
-
-def next_stage(cfg: CoordinationConfig, stage: str | None) -> str | None:
-    stages = list(cfg.rollout.stages)
-    if stage is None:
-        return stages[0]
-    i = stages.index(stage)
-    return stages[i + 1] if i + 1 < len(stages) else None
-
-
-def previous_stage(cfg: CoordinationConfig, stage: str) -> str | None:
-    stages = list(cfg.rollout.stages)
-    i = stages.index(stage)
-    return stages[i - 1] if i > 0 else None
-
-
-def thresholds_summary(cfg: CoordinationConfig) -> dict[str, Any]:
-    """The guide's five thresholds, by the metric each default gate reads (for agents and
-    dashboards); None where no gate reads that metric."""
-    by_metric = {g.metric: g for g in cfg.rollout.gates.values()}
-    used = {n for p in cfg.rollout.stages.values() for n in p.gates}
-
-    def t(*metrics):
-        for m in metrics:
-            if m in by_metric:
-                return by_metric[m].threshold
-        return None
-
-    return {
-        "ndcg_at_10_min": t("ndcg_at_10_ci95_low", "ndcg_at_10"),
-        "latency_p95_ms_max": t("latency_p95_ms", "serve_latency_p95_ms"),
-        "slo_compliance_min": t("slo_compliance"),
-        "p0_incidents_max": t("p0_incidents"),
-        "rollback_test_required": any(cfg.rollout.gates[n].metric == "rollback_test_passed" for n in used)
-        or cfg.rollout.drill_before_promotion,
-        "slo_latency_objective_ms": cfg.rollout.slo.latency_objective_ms,
-    }
+    EMPTY = "empty"  # nothing is deployed to it
+    PASSED = "passed"  # every gate passed for the version live in it
+    PAUSED = "paused"  # a gate is inconclusive: the rollout waits for more evidence there
+    AWAITING_APPROVAL = "awaiting_approval"  # every gate passed; the next stage needs a human's approval
+    ROLLED_BACK = "rolled_back"  # the live version failed a gate, its health check, or was rejected: rolled back
 
 
 # ------------------------------------------------------------------ rejected versions
@@ -370,17 +148,17 @@ def assess_deploy(
     return DeployAssessment(True, f"every gate of {prev} passed for {live['version']}", review, prev)
 
 
-def check_deploy(ws: Workspace, cfg: CoordinationConfig, metrics: dict[str, Any], stage: str, sha: str) -> str | None:
-    """Why deploying artifact ``sha`` to ``stage`` is not allowed, or None when it is."""
-    a = assess_deploy(ws, cfg, metrics, stage, sha)
-    return None if a.allowed else a.reason
-
-
 # ------------------------------------------------------------------------ the controller
 
 
 def controller_file(ws: Workspace) -> Path:
-    return ws.reports_dir / "rollout" / "controller.json"
+    return ws.controller_file
+
+
+def write_state(ws: Workspace, state: dict[str, Any]) -> None:
+    """``controller.json``, in the journal's form (keys sorted): the checkpoint that copies it
+    gives the same bytes back to ``rebuild-reports``."""
+    atomic_write_text(controller_file(ws), json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def last_good_version(stage_dir: Path, live: dict[str, Any], rejected: dict[str, str]) -> dict[str, Any] | None:
@@ -400,17 +178,21 @@ def last_good_version(stage_dir: Path, live: dict[str, Any], rejected: dict[str,
 
 
 class Controller:
+    """One review of every stage; ``record`` journals each decision before it is written."""
+
     def __init__(
         self,
         ws: Workspace,
         cfg: CoordinationConfig,
-        record: Callable[[str, dict], None] | None = None,
+        record: Recorder | None = None,
         settings_hash: str | None = None,
     ):
         self.ws, self.cfg, self.record, self.settings_hash = ws, cfg, record, settings_hash
 
-    def _decide(self, kind: str, now: str, **kw) -> dict:
-        return decisions.append(self.ws, self.cfg, kind, time=now, settings_hash=self.settings_hash, **kw)
+    def _decide(self, kind: str, now: str, **kw: Any) -> dict:
+        return decisions.append(
+            self.ws, self.cfg, kind, time=now, settings_hash=self.settings_hash, record=self.record, **kw
+        )
 
     def _rollback(
         self,
@@ -435,24 +217,7 @@ class Controller:
         )
         text = f"rolled back {stage} from {live['version']} to {to or 'nothing (stage emptied)'}: {reason}"
         log.info("🚦 Rollout controller: %s", text)
-        from cvagents.run import reports  # the guide's deployments log, in the executive's format
-
-        reports.append_deployments_log(
-            self.ws,
-            {
-                "timestamp": now[:19],
-                "executions": [
-                    {
-                        "tool": "rollback_model",
-                        "arguments": {"stage": stage},
-                        "action_id": "rollout_controller",
-                        "status": "succeeded",
-                        "result": {"version": to, "sha256": target["sha256"] if target else None},
-                    }
-                ],
-            },
-        )
-        return self._decide(
+        made = self._decide(
             "rollback",
             now,
             stage=stage,
@@ -465,6 +230,64 @@ class Controller:
             cause=cause,
             rolled_back_to={"version": to, "sha256": target["sha256"] if target else None},
         )
+        # the guide's deployments log, rendered from the journaled decision
+        deployments_log.append(
+            self.ws.execution_dir, deployments_log.decision_time(made), deployments_log.controller_lines(made)
+        )
+        return made
+
+    def _hold(self, stage: str, live: dict, rev: StageReview, now: str, seen: set[str | None]) -> tuple[dict, dict]:
+        """A stage that keeps its version: passed, paused or awaiting approval. The decision
+        (None when the same one was recorded last) and the stage's entry in controller.json."""
+        nxt = next_stage(self.cfg, stage)
+        waiting = rev.verdict == PASS and nxt is not None and approval.awaiting(self.ws, self.cfg, nxt, live["sha256"])
+        status = StageStatus.PASSED if rev.verdict == PASS else StageStatus.PAUSED
+        if waiting:
+            status = StageStatus.AWAITING_APPROVAL
+        sig = hashlib.sha256(
+            "|".join([live["sha256"], status] + [f"{g.gate}={g.status}" for g in rev.gates]).encode()
+        ).hexdigest()[:16]
+        entry = {
+            "version": live["version"],
+            "sha256": live["sha256"],
+            "status": status,
+            "verdict": rev.verdict,
+            "reason": rev.reason,
+            "evidence": rev.evidence,
+            "signature": sig,
+        }
+        if sig in seen:
+            return {}, entry
+        reason = rev.reason
+        if status == StageStatus.AWAITING_APPROVAL:
+            reason = f"every gate of {stage} passed; {nxt} needs a human approval (cvagents approve --workspace {self.ws.root} --stage {nxt})"
+        elif status == StageStatus.PAUSED:
+            reason = f"rollout paused at {stage}: {rev.reason}"
+        kind = {
+            StageStatus.PASSED: "gates_passed",
+            StageStatus.PAUSED: "paused",
+            StageStatus.AWAITING_APPROVAL: "awaiting_approval",
+        }[status]
+        made = self._decide(
+            kind,
+            now,
+            stage=stage,
+            outcome=status,
+            reason=reason,
+            sha256=live["sha256"],
+            version=live["version"],
+            gates=[g.as_dict() for g in rev.gates],
+            evidence=rev.evidence,
+            next_stage=nxt,
+            signature=sig,
+        )
+        log.info(
+            "🚦 Rollout controller: %s",
+            reason
+            if status != StageStatus.PASSED
+            else f"every gate of {stage} passed for {live['version']}" + (f"; {nxt} may follow" if nxt else ""),
+        )
+        return made, entry
 
     def review(self, now: str) -> list[dict]:
         ws, cfg = self.ws, self.cfg
@@ -475,8 +298,7 @@ class Controller:
         # decisions.jsonl is written before controller.json: after a crash between the two, the
         # decisions already written must not be made again.
         last_signature: dict[str, str | None] = {}
-        recorded = decisions.read(ws)
-        for rec in recorded:
+        for rec in decisions.read(ws):
             if rec.get("stage"):
                 last_signature[rec["stage"]] = rec.get("signature")
             if rec.get("kind") == "approved":
@@ -499,92 +321,32 @@ class Controller:
         for stage in cfg.rollout.stages:
             live = lives.get(stage)
             if not live:
-                out_stages[stage] = {"version": None, "status": "empty"}
+                out_stages[stage] = {"version": None, "status": StageStatus.EMPTY}
                 continue
             d = ws.stage_dir(stage)
             ok, why = deployment.verify(d)
             rev = reviews[stage]
-            if not ok:
-                made.append(
-                    self._rollback(
-                        stage,
-                        live,
-                        now,
-                        cause="health",
-                        reason=f"live artifact unhealthy ({why})",
-                        rejected=rejected,
-                        review=None,
-                    )
+            if ok and rev.verdict != FAIL and live["sha256"] not in rejected:
+                decided, out_stages[stage] = self._hold(
+                    stage, live, rev, now, {seen.get(stage, {}).get("signature"), last_signature.get(stage)}
                 )
-            elif rev.verdict == FAIL:
-                made.append(
-                    self._rollback(stage, live, now, cause="gate", reason=rev.reason, rejected=rejected, review=rev)
-                )
-            elif live["sha256"] in rejected:
-                made.append(
-                    self._rollback(
-                        stage,
-                        live,
-                        now,
-                        cause="rejected",
-                        reason=f"this version was rejected elsewhere: {rejected[live['sha256']]}",
-                        rejected=rejected,
-                        review=rev,
-                    )
-                )
-            else:
-                nxt = next_stage(cfg, stage)
-                waiting = rev.verdict == PASS and nxt is not None and approval.awaiting(ws, cfg, nxt, live["sha256"])
-                status = {PASS: "passed", INCONCLUSIVE: "paused"}[rev.verdict]
-                if waiting:
-                    status = "awaiting_approval"
-                sig = hashlib.sha256(
-                    "|".join([live["sha256"], status] + [f"{g.gate}={g.status}" for g in rev.gates]).encode()
-                ).hexdigest()[:16]
-                if sig not in (seen.get(stage, {}).get("signature"), last_signature.get(stage)):
-                    kind = {"passed": "gates_passed", "paused": "paused", "awaiting_approval": "awaiting_approval"}[
-                        status
-                    ]
-                    reason = rev.reason
-                    if status == "awaiting_approval":
-                        reason = f"every gate of {stage} passed; {nxt} needs a human approval (cvagents approve --workspace {ws.root} --stage {nxt})"
-                    elif status == "paused":
-                        reason = f"rollout paused at {stage}: {rev.reason}"
-                    made.append(
-                        self._decide(
-                            kind,
-                            now,
-                            stage=stage,
-                            outcome=status,
-                            reason=reason,
-                            sha256=live["sha256"],
-                            version=live["version"],
-                            gates=[g.as_dict() for g in rev.gates],
-                            evidence=rev.evidence,
-                            next_stage=nxt,
-                            signature=sig,
-                        )
-                    )
-                    log.info(
-                        "🚦 Rollout controller: %s",
-                        reason
-                        if status != "passed"
-                        else f"every gate of {stage} passed for {live['version']}"
-                        + (f"; {nxt} may follow" if nxt else ""),
-                    )
-                out_stages[stage] = {
-                    "version": live["version"],
-                    "sha256": live["sha256"],
-                    "status": status,
-                    "verdict": rev.verdict,
-                    "reason": rev.reason,
-                    "evidence": rev.evidence,
-                    "signature": sig,
-                }
+                if decided:
+                    made.append(decided)
                 continue
+            if not ok:
+                cause, reason, review = "health", f"live artifact unhealthy ({why})", None
+            elif rev.verdict == FAIL:
+                cause, reason, review = "gate", rev.reason, rev
+            else:
+                cause, reason, review = (
+                    "rejected",
+                    f"this version was rejected elsewhere: {rejected[live['sha256']]}",
+                    rev,
+                )
+            made.append(self._rollback(stage, live, now, cause=cause, reason=reason, rejected=rejected, review=review))
             out_stages[stage] = {
                 "version": (deployment.live(d) or {}).get("version"),
-                "status": "rolled_back",
+                "status": StageStatus.ROLLED_BACK,
                 "rolled_back": live["version"],
             }
         for a in approval.all_approvals(ws):
@@ -604,21 +366,7 @@ class Controller:
                         approval=a,
                     )
                 )
-        journaled = int(state.get("journaled_lines") or 0)
-        if self.record is not None:
-            all_decisions = recorded + made  # made: the records this review appended
-            for rec in all_decisions[journaled:]:
-                self.record("rollout_decision", rec)
-            journaled = len(all_decisions)
-        atomic_write_json(
-            controller_file(ws),
-            {
-                "updated": now,
-                "stages": out_stages,
-                "approvals_seen": sorted(approvals_seen),
-                "journaled_lines": journaled,
-            },
-        )
+        write_state(ws, {"updated": now, "stages": out_stages, "approvals_seen": sorted(approvals_seen)})
         return made
 
 
@@ -627,11 +375,12 @@ def after_heartbeat(
     cfg: CoordinationConfig,
     now: str,
     *,
-    record: Callable[[str, dict], None] | None = None,
+    record: Recorder | None = None,
     settings_hash: str | None = None,
 ) -> list[dict]:
-    """The controller's review after an executive heartbeat. Never raises: a bug here is
-    logged, and the run goes on (the deploy tool still refuses whatever the gates refuse)."""
+    """The controller's review after an executive heartbeat; each decision is journaled through
+    ``record`` before it is written. Never raises: a bug here is logged, and the run goes on
+    (the deploy tool still refuses whatever the gates refuse)."""
     try:
         return Controller(ws, cfg, record, settings_hash).review(now)
     except Exception:  # noqa: BLE001

@@ -1,10 +1,11 @@
 """Every rollout decision, recorded with what it was based on.
 
-``reports/rollout/decisions.jsonl`` gets one JSON line per decision — promotion, deployment,
-refusal, automatic rollback, pause, gates passed, awaiting approval, approval seen — with the
-measurements, the thresholds used, a hash of the configuration and the artifacts' sha256. The
-rollout controller copies each line into the session journal (kind ``rollout_decision``) after
-every heartbeat, so the journal holds them too.
+One record per decision — promotion, deployment, refusal, automatic rollback, pause, gates
+passed, awaiting approval, approval seen — with the measurements, the thresholds used, a hash of
+the configuration and the artifacts' sha256. Inside a run each record is journaled first (kind
+``rollout_decision``, through the ``record`` callback the run gives the controller and the
+tools), then its line in ``reports/rollout/decisions.jsonl`` is rendered from the journaled
+record: the file is a report of the journal, and ``rebuild`` writes it again from the journal.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from cvagents.durability.atomic import atomic_write_text
+from cvagents.durability.journal import Record
 from cvagents.rollout import deployment
+
+#: the journal record kind of a decision
+JOURNAL_KIND = "rollout_decision"
+
+#: journals one record and returns it as the journal holds it (``Coordinator.record``); a
+#: callback that returns None leaves the record as it was built
+Recorder = Callable[[str, dict], Record | None]
 
 
 def decisions_file(ws) -> Path:
-    return ws.reports_dir / "rollout" / "decisions.jsonl"
+    return ws.decisions_file
 
 
 def fingerprint(cfg) -> str:
@@ -74,9 +85,11 @@ def append(
     source: str = "controller",
     action_id: str | None = None,
     settings_hash: str | None = None,
+    record: Recorder | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Append one decision (flushed and fsynced) and return it."""
+    """Make one decision: journal it through ``record`` (when given), then append its line
+    (flushed and fsynced); returns it as journaled."""
     measurements = {g["metric"]: g["value"] for g in gates or [] if g.get("metric") and g.get("value") is not None}
     if evidence:
         measurements.update(
@@ -102,9 +115,25 @@ def append(
         **extra,
     }
     rec = {"id": "dec_" + hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:12], **rec}
+    if record is not None:
+        held = record(JOURNAL_KIND, rec)
+        if held is not None:
+            rec = held.data  # the line is rendered from the record as the journal holds it
+    write_line(ws, rec)
+    return rec
+
+
+def render(rec: dict[str, Any]) -> str:
+    """A decision's line in decisions.jsonl, in the journal's form (keys sorted), so the line is
+    the same whether it is written as the decision is made or rebuilt from the journal."""
+    return json.dumps(rec, ensure_ascii=False, default=str, sort_keys=True) + "\n"
+
+
+def write_line(ws, rec: dict[str, Any]) -> None:
+    """Append a decision's line (flushed and fsynced); a line torn by a crash is closed first."""
     path = decisions_file(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(rec, ensure_ascii=False, default=str) + "\n"
+    line = render(rec)
     with open(path, "a+b") as f:
         if f.seek(0, os.SEEK_END) > 0:  # a line torn by a crash must not swallow this one
             f.seek(-1, os.SEEK_END)
@@ -113,7 +142,6 @@ def append(
         f.write(line.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
-    return rec
 
 
 def read(ws) -> list[dict[str, Any]]:
@@ -131,23 +159,37 @@ def read(ws) -> list[dict[str, Any]]:
     return out
 
 
-def rebuild(ws, journal_records) -> int:
-    """Rewrite decisions.jsonl from the journal's ``rollout_decision`` records (each once, in
-    journal order) and point the controller's journal cursor past them; returns how many.
-    Decisions a tool recorded after the last controller review are not in the journal yet:
-    they are kept from the current file, after the journaled ones."""
-    from cvagents.durability.atomic import atomic_write_json, atomic_write_text, read_json
-
-    seen, lines = set(), []
-    for r in journal_records:
+def journaled(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The decisions among journal records (``Record``s or ``{"kind", "data"}`` dicts), each
+    once, in journal order."""
+    seen, out = set(), []
+    for r in records:
         kind, data = (r.kind, r.data) if hasattr(r, "kind") else (r["kind"], r["data"])
-        if kind == "rollout_decision" and data.get("id") not in seen:
+        if kind == JOURNAL_KIND and data.get("id") not in seen:
             seen.add(data.get("id"))
-            lines.append(data)
-    journaled = len(lines)
-    lines += [d for d in read(ws) if d.get("id") not in seen]
-    atomic_write_text(decisions_file(ws), "".join(json.dumps(d, ensure_ascii=False, default=str) + "\n" for d in lines))
-    cfile = ws.reports_dir / "rollout" / "controller.json"
-    state = read_json(cfile) or {}
-    atomic_write_json(cfile, {**state, "journaled_lines": journaled})
+            out.append(data)
+    return out
+
+
+def catch_up(ws, records: Iterable[Any]) -> list[dict[str, Any]]:
+    """Append the lines of journaled decisions the file does not hold yet (a run killed between
+    journaling a decision and writing its line); returns those decisions."""
+    have = {d.get("id") for d in read(ws)}
+    missing = [d for d in journaled(records) if d.get("id") not in have]
+    for d in missing:
+        write_line(ws, d)
+    return missing
+
+
+def rebuild(ws, journal_records: Iterable[Any]) -> int:
+    """Rewrite decisions.jsonl from the journal's decisions (each once, in journal order);
+    returns how many. Lines the journal does not hold (made outside a run, or by a run that is
+    writing beside this rebuild) are kept from the current file, after the journaled ones."""
+    lines = journaled(journal_records)
+    ids = {d.get("id") for d in lines}
+    lines += [d for d in read(ws) if d.get("id") not in ids]
+    text = "".join(render(d) for d in lines)
+    path = decisions_file(ws)
+    if lines and not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        atomic_write_text(path, text)
     return len(lines)

@@ -127,7 +127,7 @@ class drill:
     def __enter__(self) -> dict[str, Any]:
         self.original = read_pointer(self.stage_dir)
         atomic_write_json(self.stage_dir / DRILL, self.original)
-        return self.original
+        return self.original or {}
 
     def __exit__(self, *exc) -> None:
         recover(self.stage_dir)

@@ -12,20 +12,9 @@ from typing import Any
 
 from cvagents.config import CoordinationConfig
 from cvagents.durability.hashing import sha256_file
-from cvagents.rollout import approval, decisions, deployment, metrics_store
-from cvagents.rollout import controller as rollout
+from cvagents.rollout import approval, decisions, deployment, gates, metrics_store
+from cvagents.rollout.controller import rejected_shas
 from cvagents.workspace import Workspace
-
-
-def rejected_shas(metrics: dict[str, Any], cfg: CoordinationConfig, ws: Workspace | None = None) -> set[str]:
-    """Artifacts that failed a gate at any stage: never redeployed by a plan."""
-    if ws is not None:
-        return set(rollout.rejected_shas(ws, cfg, metrics))
-    out = set()
-    for stage, by_sha in (metrics.get("evidence") or {}).items():
-        if stage in cfg.rollout.stages:
-            out |= {sha for sha in by_sha if rollout.review_stage(metrics, stage, sha, cfg).verdict == rollout.FAIL}
-    return out
 
 
 def _short(text: str | None, limit: int = 200) -> str | None:
@@ -50,12 +39,12 @@ def snapshot(
         stages[stage] = {"version": live["version"], "sha256": live["sha256"]} if live else None
         if live:
             current = stage
-    nxt = rollout.next_stage(cfg, current)
+    nxt = gates.next_stage(cfg, current)
     cur: dict[str, Any] | None = None
     awaiting = None
     if current:
         live = stages[current]
-        r = rollout.review_stage(metrics, current, live["sha256"], cfg, live["version"])
+        r = gates.review_stage(metrics, current, live["sha256"], cfg, live["version"])
         ev = metrics_store.evidence(metrics, current, live["sha256"])
         summ = metrics_store.summary(ev)
         cur = {
@@ -71,14 +60,14 @@ def snapshot(
             if summ
             else None,
         }
-        if r.verdict == rollout.PASS and nxt and approval.awaiting(ws, cfg, nxt, live["sha256"]):
+        if r.verdict == gates.PASS and nxt and approval.awaiting(ws, cfg, nxt, live["sha256"]):
             awaiting = {
                 "stage": nxt,
                 "version": live["version"],
                 "sha256": live["sha256"],
                 "command": f"cvagents approve --workspace {ws.root} --stage {nxt}",
             }
-    rejected = rollout.rejected_shas(ws, cfg, metrics)
+    rejected = rejected_shas(ws, cfg, metrics)
     recent = [
         {**{k: d.get(k) for k in ("time", "kind", "stage")}, "reason": _short(d.get("reason"))}
         for d in decisions.read(ws)[-3:]
@@ -86,7 +75,7 @@ def snapshot(
     return {
         "meeting_number": meeting_number,
         "stages_order": list(cfg.rollout.stages),
-        "thresholds": rollout.thresholds_summary(cfg),
+        "thresholds": gates.thresholds_summary(cfg),
         "plan": {  # the stage plan of the stages in play: the current one and the next
             s: {
                 "traffic": p.traffic,
@@ -112,8 +101,8 @@ def snapshot(
         "current": cur,
         "next_stage": nxt,
         "rollout": {
-            "paused": bool(cur and cur["verdict"] == rollout.INCONCLUSIVE),
-            "reason": r.reason if cur and cur["verdict"] != rollout.PASS else None,
+            "paused": bool(cur and cur["verdict"] == gates.INCONCLUSIVE),
+            "reason": r.reason if cur and cur["verdict"] != gates.PASS else None,
             "awaiting_approval": awaiting,
             "rejected": {s[:12]: why for s, why in rejected.items()},
             "recent_decisions": recent,

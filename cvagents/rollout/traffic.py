@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cvagents.clock import stopwatch
 
 
 class Server(Protocol):
@@ -87,12 +88,12 @@ class _Answer:
 
 
 def _serve(server: Server, text: str, k: int, expect: int) -> _Answer:
-    t0 = time.perf_counter_ns()
+    sw = stopwatch()
     try:
         res = server.rank(text, k)
     except Exception as e:  # noqa: BLE001 - any failure of the model is an error answer
-        return _Answer((time.perf_counter_ns() - t0) / 1e6, f"{type(e).__name__}: {e}"[:200], None)
-    ms = (time.perf_counter_ns() - t0) / 1e6
+        return _Answer(sw.elapsed() * 1e3, f"{type(e).__name__}: {e}"[:200], None)
+    ms = sw.elapsed() * 1e3
     try:
         items = [int(i) for i, _ in res]
         scores = [float(s) for _, s in res]
@@ -168,7 +169,7 @@ def replay(
             ok_latencies.append(ans.latency_ms)
             if ans.latency_ms <= slo_ms:
                 within += 1
-            if shadow and p_ans is not None and p_ans.top is not None:
+            if shadow and ans.top is not None and p_ans is not None and p_ans.top is not None:
                 overlap_sum += len(set(ans.top[:k]) & set(p_ans.top[:k])) / max(1, min(k, len(p_ans.top)))
                 overlap_n += 1
     n_c = sum(1 for r in route_log if r in "cm")
@@ -182,7 +183,11 @@ def replay(
         incidents.append(f"P0: candidate error rate {error_rate:.4f} above the bound {p0_error_rate}")
     failed_p = {i for i, _ in p_err}
     prod_ok = sorted(x for i, x in enumerate(p_lat) if x is not None and i not in failed_p)
-    q = lambda v, p: round(quantile(v, p), 4) if v else None  # noqa: E731
+
+    def q(v: list[float], p: float) -> float | None:
+        x = quantile(v, p)
+        return round(x, 4) if x is not None else None
+
     return {
         "mode": "shadow" if shadow else "split",
         "traffic_weight": weight,

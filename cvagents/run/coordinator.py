@@ -45,6 +45,7 @@ from cvagents.run.progress import Progress, finished_record, heartbeat_record
 from cvagents.run.recorder import Recorder
 from cvagents.run.recovery import ActionReplay, PendingHeartbeat, PendingMeeting, ResponseMemo
 from cvagents.run.session import RunSession, SessionExistsError
+from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.workspace import Workspace
 
 __all__ = ["Coordinator", "RunOptions", "SessionExistsError", "install_sigint"]
@@ -129,7 +130,12 @@ class Coordinator:
     # ------------------------------------------------------------------ plumbing
     def _tool_context(self, key: str) -> ToolContext:
         return ToolContext(
-            self.ws, self.cfg, action_key=key, now=self.clock.now, log=logging.getLogger("cvagents.execution.tools")
+            self.ws,
+            self.cfg,
+            action_key=key,
+            now=self.clock.now,
+            log=logging.getLogger("cvagents.execution.tools"),
+            record=self.record,
         )
 
     def _meeting(self, memo: ResponseMemo | None) -> Meeting:
@@ -345,7 +351,7 @@ class Coordinator:
     def _checkpoint(self, step: str, rec: dict) -> None:
         now = self.clock.now()
         rollout_state = {"updated": now.isoformat(), "session_id": self.session_id, **self.state()}
-        self.record(
+        cp = self.record(
             "checkpoint",
             {
                 "step": step,
@@ -356,7 +362,7 @@ class Coordinator:
                 "controller": read_json(rollout.controller_file(self.ws)),
             },
         )
-        self._write_derived(rollout_state)
+        self._write_derived(cp.data["rollout_state"])  # rendered from the journaled record
         self.session.retain()
         self.session.kick_mirror()
         if self.on_step is not None:
@@ -393,6 +399,7 @@ class Coordinator:
         tail = recovery.scan(self.journal)
         self.progress, t = recovery.restore(tail, self.cfg.schedule, self.clock.now())
         cp = tail.checkpoint
+        catch_up_reports(self.ws, self.journal, cp.seq if cp else 0)  # decisions a kill kept out of reports/
         if cp is not None:
             self.ledger.restore(cp.data["ledger"])
         if isinstance(self.clock, ManualClock) or self.clock.time_scale != 1.0:

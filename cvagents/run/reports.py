@@ -1,7 +1,9 @@
 """The files under ``reports/``, rendered from the records the journal holds.
 
 Each writer takes the same dict that was journaled (``meeting_completed``,
-``heartbeat_completed``), so every report can be rebuilt from the journal alone.
+``heartbeat_completed``), so every report can be rebuilt from the journal alone (the rollout
+controller's decisions are rendered by ``cvagents.rollout.decisions`` and
+``cvagents.rollout.deployments_log`` from their journaled records).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.durability.atomic import atomic_write_json, atomic_write_text
+from cvagents.execution.tools import default_registry
 from cvagents.planning.handoff import Handoff, write_handoff
+from cvagents.rollout import deployments_log
 from cvagents.workspace import Workspace
 
 
@@ -176,48 +180,40 @@ def write_execution(ws: Workspace, rec: dict[str, Any]) -> Path:
 
 
 def deployment_lines(rec: dict[str, Any]) -> list[str]:
+    """A heartbeat's lines of the deployments log: its calls of tools flagged ``deployment_log``."""
+    registry = default_registry()
     lines = []
     for e in rec["executions"]:
-        if e["tool"] in ("deploy_model", "rollback_model", "run_rollback_drill"):
-            r = e["result"]
-            mark = "✅" if e["status"] == "succeeded" else "❌"
-            what = (
-                r.get("reason")
-                or r.get("error")
-                or f"version={r.get('version') or r.get('live_version')} sha256={str(r.get('sha256') or r.get('model_sha256') or '')[:12]}"
-            )
+        tool = registry.get(e["tool"]) if e["tool"] else None
+        if tool is not None and tool.deployment_log:
             lines.append(
-                f"{rec['timestamp']} {e['tool']} stage={e['arguments'].get('stage')} action={e['action_id']} {mark} {what}"
+                deployments_log.line(
+                    rec["timestamp"],
+                    e["tool"],
+                    e["arguments"].get("stage"),
+                    e["action_id"],
+                    e["status"] == "succeeded",
+                    e["result"],
+                )
             )
     return lines
 
 
 def deployments_log_path(ws: Workspace, rec: dict[str, Any]) -> Path:
-    return ws.execution_dir / f"deployments_{rec['timestamp'][:10].replace('-', '')}.log"
+    return deployments_log.log_path(ws.execution_dir, rec["timestamp"])
 
 
 def append_deployments_log(ws: Workspace, rec: dict[str, Any]) -> None:
-    """Add the heartbeat's lines to the day's log: the whole file is replaced atomically, and
-    lines already at its end (a heartbeat whose reports are written again after a crash) are
-    not added twice."""
-    lines = deployment_lines(rec)
-    if lines:
-        path = deployments_log_path(ws, rec)
-        block = "\n".join(lines) + "\n"
-        try:
-            old = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            old = ""
-        if old.endswith(block):
-            return
-        atomic_write_text(path, old + block)
+    """Add the heartbeat's lines to the day's log (not twice, when a heartbeat's reports are
+    written again after a crash)."""
+    deployments_log.append(ws.execution_dir, rec["timestamp"], deployment_lines(rec))
 
 
 def write_costs(ws: Workspace, ledger) -> None:
     """``reports/costs.json``: what the run has spent, for ``cvagents status`` and the monitors."""
     usage = {a: u.as_dict() for a, u in ledger.usage_by_agent().items()}
     atomic_write_json(
-        ws.reports_dir / "costs.json",
+        ws.costs_file,
         {
             "total_usd": round(sum(ledger.totals_by_day().values()), 6),
             "by_agent": ledger.totals_by_agent(),

@@ -2,322 +2,51 @@
 
 Pure functions, no widgets: each returns plain dicts and pandas DataFrames. Every reader looks
 at the newest N files of a folder only, so a refresh costs what it shows, however long the run
-has been going. Nothing here raises on a half-synced file: a file that cannot be read is noted
-in ``Source.missing`` and the dashboard says the copy is partly mirrored.
-
-A folder holding ``MANIFEST.json`` at its top is a mirror (see ``cvagents.durability.mirror``): files it
-lists may not have reached this machine yet (Google Drive lags), and its ``written_at`` says
-when the run last changed anything.
+has been going. Where the files are, which stages there are and what the gates' thresholds are
+come from the layout the run left (``Source``, see ``cvagents.ui.source``); how fresh the
+folder is, from ``health`` (``cvagents.ui.health``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-MANIFEST = "MANIFEST.json"
-METRICS = "runs/report/metrics.json"
-ROLLOUT = "reports/rollout_state.json"
-COSTS = "reports/costs.json"
-CONTROLLER = "reports/rollout/controller.json"
-DECISIONS = "reports/rollout/decisions.jsonl"
-HANDOFF = "reports/handoff/pending_actions.json"
-PLANNING = "reports/planning"
-EXECUTION = "reports/execution"
-SESSIONS = "sessions"
-LOG = "executive.log"
-DEFAULT_THRESHOLDS = {
-    "ndcg_at_10_min": 0.72,
-    "latency_p95_ms_max": 50.0,
-    "slo_compliance_min": 0.99,
-    "p0_incidents_max": 0,
-}
+from cvagents.config import CoordinationConfig
+from cvagents.rollout.gates import summary_key, thresholds_summary
+from cvagents.ui.health import Health, HealthState, health, latest_session, stale_after
+from cvagents.ui.source import Source, default_config, short_time, utc
+
+__all__ = [
+    "Health",
+    "HealthState",
+    "STATUSES",
+    "Source",
+    "action_table",
+    "controller_decisions",
+    "deployments_table",
+    "execution_data",
+    "executions_table",
+    "gates_table",
+    "go_no_go",
+    "health",
+    "latest_session",
+    "meeting_history",
+    "meetings_table",
+    "metrics_history",
+    "participation",
+    "per_heartbeat",
+    "planning_data",
+    "short_time",
+    "stale_after",
+    "thresholds",
+    "tokens_by_agent",
+]
+
 STATUSES = ("succeeded", "failed", "refused")
-HEARTBEAT_MINUTES = 5.0  # the guide's heartbeat, for the staleness allowance
-
-
-def _parse_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-# Repeated refreshes re-read what changed only: a file's parsed content and a folder's listing are
-# kept while its (mtime, size) stays the same. Bounded: one entry per file or folder read.
-_CACHE: dict[str, tuple[tuple, Any]] = {}
-_CACHE_MAX = 2048
-
-
-def _stamp(path: Path) -> tuple | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _cached(path: Path, compute) -> Any:
-    key, stamp = str(path), _stamp(path)
-    if stamp is None:
-        return compute()
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    value = compute()
-    if len(_CACHE) >= _CACHE_MAX:
-        _CACHE.clear()
-    _CACHE[key] = (stamp, value)
-    return value
-
-
-def _utc(s: Any) -> pd.Timestamp | None:
-    """A run's timestamp (naive stamps are the run's UTC clock) as a naive UTC Timestamp."""
-    if not s:
-        return None
-    try:
-        t = pd.Timestamp(s)
-    except (ValueError, TypeError):
-        return None
-    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
-
-
-def _listdir(path: Path) -> tuple[str, ...]:
-    try:
-        with os.scandir(path) as it:
-            return tuple(e.name for e in it)
-    except OSError:
-        return ()
-
-
-def short_time(s: Any) -> str:
-    """``2025-10-13T20:00:00.123+00:00`` -> ``2025-10-13 20:00:00`` (the run's clock, UTC)."""
-    t = _utc(s)
-    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else ("" if s is None else str(s))
-
-
-def _read_manifest(path: Path) -> tuple[dict | None, dict[str, set[str]]]:
-    """The mirror's manifest, and folder -> names of the files it lists there."""
-    manifest = _parse_json(path)
-    listed: dict[str, set[str]] = {}
-    for rel in (manifest or {}).get("files", {}):
-        folder, _, name = rel.rpartition("/")
-        listed.setdefault(folder, set()).add(name)
-    return manifest, listed
-
-
-class Source:
-    """A workspace folder, or a mirror of one; remembers which files it could not read."""
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root).expanduser()
-        self.missing: list[str] = []
-        mf = self.root / MANIFEST
-        self.is_mirror = mf.exists()
-        self.manifest, self._listed = _cached(mf, lambda: _read_manifest(mf)) if self.is_mirror else (None, {})
-        self._prefix = self._mirror_prefixes()
-
-    def _mirror_prefixes(self) -> dict[str, str]:
-        """The mirror names each source folder; ``runs/report`` may be mirrored as ``report``."""
-        out = {}
-        if self._listed and not any(f == "runs/report" or f.startswith("runs/report/") for f in self._listed):
-            if any(f == "report" or f.startswith("report/") for f in self._listed):
-                out["runs/report"] = "report"
-        return out
-
-    def _rel(self, rel: str) -> str:
-        for a, b in self._prefix.items():
-            if rel == a or rel.startswith(a + "/"):
-                return b + rel[len(a) :]
-        return rel
-
-    def path(self, rel: str) -> Path:
-        return self.root / self._rel(rel)
-
-    def listed(self, rel: str) -> bool:
-        folder, _, name = self._rel(rel).rpartition("/")
-        return name in self._listed.get(folder, ())
-
-    def json(self, rel: str) -> Any:
-        """A JSON file's content, or None (noted as missing when the manifest lists it).
-        Callers must not modify it: an unchanged file's content is shared between refreshes."""
-        path = self.path(rel)
-        data = _cached(path, lambda: _parse_json(path))
-        if data is None and (self.listed(rel) or self.path(rel).exists()):
-            self.missing.append(rel)
-        return data
-
-    def names(self, folder: str, prefix: str, suffix: str) -> list[str]:
-        """File names in ``folder`` (on disk, or listed by the manifest), oldest first by name."""
-        path = self.path(folder)
-        on_disk = _cached(path, lambda: _listdir(path))  # a folder's mtime changes when a file is added
-        found = {n for n in on_disk if n.startswith(prefix) and n.endswith(suffix)}
-        found |= {n for n in self._listed.get(self._rel(folder), ()) if n.startswith(prefix) and n.endswith(suffix)}
-        return sorted(found)
-
-    def newest_json(self, folder: str, prefix: str, n: int, after: str | None = None) -> list[tuple[str, Any]]:
-        """``(name, content)`` of the newest ``n`` JSON files (names sort by time), oldest first."""
-        names = self.names(folder, prefix, ".json")
-        if after is not None:
-            names = [x for x in names if x > after]
-        out = []
-        for name in names[-n:] if n else []:
-            data = self.json(f"{folder}/{name}")
-            if data is not None:
-                out.append((name, data))
-        return out
-
-    def tail_lines(self, rel: str, n: int, max_bytes: int = 65536) -> list[str]:
-        """The last ``n`` lines of a text file, reading at most ``max_bytes`` from its end."""
-        try:
-            with open(self.path(rel), "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - max_bytes))
-                data = f.read()
-        except OSError:
-            return []
-        lines = data.decode("utf-8", "replace").splitlines()
-        if size > max_bytes:
-            lines = lines[1:]  # the first line is probably cut
-        return lines[-n:]
-
-    def mtime(self, rel: str) -> float | None:
-        try:
-            return self.path(rel).stat().st_mtime
-        except OSError:
-            return None
-
-
-# --------------------------------------------------------------------------- the run's state
-
-
-def latest_session(src: Source) -> tuple[str | None, dict | None]:
-    """The newest session folder's name and its ``session.json`` (on disk, or listed by the mirror)."""
-    listed = {f.split("/")[1] for f in src._listed if f.startswith(SESSIONS + "/session_")}
-    names = sorted({n for n in src.names(SESSIONS, "session_", "") if "." not in n} | listed)
-    for name in reversed(names):
-        s = src.json(f"{SESSIONS}/{name}/session.json")
-        if s:
-            return name, s
-    return (names[-1], None) if names else (None, None)
-
-
-@dataclass
-class Health:
-    """Whether there is anything to show, and how fresh it is."""
-
-    state: str  # "empty" | "partial" | "stale" | "live" | "finished" | "stopped"
-    message: str
-    updated: datetime | None = None  # last change the run made that this copy shows (real time, UTC)
-    is_mirror: bool = False
-    missing: list[str] = field(default_factory=list)
-    session: dict | None = None
-
-
-def _last_change(src: Source, session_name: str | None) -> float | None:
-    if src.is_mirror:
-        w = (src.manifest or {}).get("written_at")
-        t = _utc(w)
-        return t.tz_localize("UTC").timestamp() if t is not None else src.mtime(MANIFEST)
-    cands = [src.mtime(ROLLOUT), src.mtime(METRICS), src.mtime(HANDOFF)]
-    if session_name:
-        folder = f"{SESSIONS}/{session_name}"
-        cands.append(src.mtime(f"{folder}/session.json"))
-        segs = src.names(f"{folder}/trajectories", "segment_", ".jsonl")
-        if segs:
-            cands.append(src.mtime(f"{folder}/trajectories/{segs[-1]}"))
-    cands = [c for c in cands if c is not None]
-    return max(cands) if cands else None
-
-
-def stale_after(refresh_seconds: float, session: dict | None) -> float:
-    """A few refresh intervals, and never less than two heartbeats of the run's clock (a run in
-    real time legitimately writes nothing for five minutes between heartbeats)."""
-    scale = float((session or {}).get("time_scale") or 1.0)
-    return max(3.0 * refresh_seconds, 2 * HEARTBEAT_MINUTES * 60 / scale + 60, 90.0)
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def health(
-    src: Source, *, refresh_seconds: float = 30, stale_after_s: float | None = None, now: float | None = None
-) -> Health:
-    """Call after reading the data, so that files that could not be read count."""
-    name, session = latest_session(src)
-    missing = sorted(set(src.missing))
-    has_any = src.is_mirror or name or src.names(PLANNING, "actions_", ".json") or src.path(METRICS).exists()
-    if not src.root.is_dir() or not has_any:
-        where = "does not exist" if not src.root.is_dir() else "is empty"
-        return Health(
-            "empty",
-            f"The workspace {src.root} {where}: no run has written to it yet. Start the coordinator, or point this monitor at the run's workspace or its mirror folder.",
-        )
-    ts = _last_change(src, name)
-    updated = datetime.fromtimestamp(ts, UTC) if ts else None
-    now = now if now is not None else datetime.now(UTC).timestamp()
-    age = (now - ts) if ts else None
-    when = f"last change {_ago(age)} ({updated:%Y-%m-%d %H:%M:%S} UTC)" if age is not None else "no change recorded yet"
-    sid = (session or {}).get("session_id", "?")
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        what = (
-            f"{len(missing)} file(s) MANIFEST.json lists have not arrived or are incomplete"
-            if src.is_mirror
-            else f"{len(missing)} file(s) could not be read"
-        )
-        return Health(
-            "partial",
-            f"Partly mirrored: {what} ({shown}); what is shown may lag. {when}.",
-            updated,
-            src.is_mirror,
-            missing,
-            session,
-        )
-    status = (session or {}).get("status")
-    m = (session or {}).get("mirror") or {}
-    if m.get("consecutive_failures"):
-        when += f"; the mirror to {m.get('target')} is failing ({m['consecutive_failures']} in a row: {m.get('last_error')})"
-    if status in ("finished", "stopped"):
-        again = " Re-running the coordinator resumes it." if status == "stopped" else ""
-        return Health(
-            status,
-            f"Session {sid} {status} after {session.get('meetings_held', '?')} meetings and {session.get('heartbeats', '?')} heartbeats; {when}.{again}",
-            updated,
-            src.is_mirror,
-            [],
-            session,
-        )
-    limit = stale_after_s if stale_after_s is not None else stale_after(refresh_seconds, session)
-    if age is None or age > limit:
-        return Health(
-            "stale",
-            f"Stale: {when}, while session {sid} says it is running. The run may have stopped (a Colab disconnect?): re-run the coordinator notebook to resume it{', or check the mirror' if src.is_mirror else ''}.",
-            updated,
-            src.is_mirror,
-            [],
-            session,
-        )
-    return Health(
-        "live",
-        f"Live: session {sid}, {session.get('meetings_held', 0) if session else 0} meetings, {session.get('heartbeats', 0) if session else 0} heartbeats; {when}.",
-        updated,
-        src.is_mirror,
-        [],
-        session,
-    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -325,7 +54,7 @@ def health(
 
 def recent_meetings(src: Source, n: int = 10) -> list[dict]:
     """The newest ``n`` meetings' actions files, oldest first."""
-    return [d for _, d in src.newest_json(PLANNING, "actions_", n)]
+    return [d for _, d in src.newest_json(src.paths.planning, "actions_", n)]
 
 
 def meetings_table(meetings: list[dict]) -> pd.DataFrame:
@@ -360,7 +89,7 @@ def action_status(src: Source, meeting_id: str, n: int = 60) -> dict[str, dict]:
     """``action_id`` -> the executive's record of it, from heartbeats since that meeting."""
     stamp = meeting_id.removeprefix("meeting_")
     out: dict[str, dict] = {}
-    for _, rec in src.newest_json(EXECUTION, "execution_", n, after=f"execution_{stamp}"):
+    for _, rec in src.newest_json(src.paths.execution, "execution_", n, after=f"execution_{stamp}"):
         for a in rec.get("actions") or []:
             out[a.get("action_id")] = {**a, "heartbeat": rec.get("timestamp")}
     return out
@@ -368,7 +97,7 @@ def action_status(src: Source, meeting_id: str, n: int = 60) -> dict[str, dict]:
 
 def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.DataFrame]:
     """The plan the executives are working on (the handoff), with each action's status."""
-    plan = src.json(HANDOFF)
+    plan = src.json(src.paths.handoff)
     if not plan:
         plan = next((m for m in reversed(meetings) if m.get("actions")), None)
     cols = ["id", "priority", "owner", "action", "status", "tool", "done at", "estimated", "success criteria"]
@@ -410,7 +139,7 @@ def tokens_by_agent(src: Source, meetings: list[dict]) -> tuple[str, pd.DataFram
     """Tokens and cost per agent for the whole run (``reports/costs.json``), or summed over the
     meetings shown when the run wrote no ledger."""
     cols = ["agent", "input_tokens", "output_tokens", "cached_tokens", "cost_usd"]
-    costs = src.json(COSTS)
+    costs = src.json(src.paths.costs)
     rows: dict[str, dict] = {}
     if costs and costs.get("usage_by_agent"):
         scope = "whole run"
@@ -477,7 +206,7 @@ def executions_table(heartbeats: list[dict]) -> pd.DataFrame:
 
 
 def _detail(e: dict) -> str:
-    r = e.get("result") if isinstance(e.get("result"), dict) else {}
+    r: dict = e["result"] if isinstance(e.get("result"), dict) else {}
     for k in ("reason", "error"):
         if r.get(k):
             return str(r[k])[:160]
@@ -496,7 +225,7 @@ def per_heartbeat(heartbeats: list[dict]) -> pd.DataFrame:
         for e in hb.get("executions") or []:
             if e.get("status") in c:
                 c[e["status"]] += 1
-        rows.append({"time": _utc(hb.get("timestamp")), "heartbeat": hb.get("heartbeat"), **c})
+        rows.append({"time": utc(hb.get("timestamp")), "heartbeat": hb.get("heartbeat"), **c})
     return pd.DataFrame(rows, columns=["time", "heartbeat", *STATUSES])
 
 
@@ -524,7 +253,7 @@ def metrics_history(metrics: dict | None, points: int = 200) -> pd.DataFrame:
         ci = measured.get("ndcg_at_10_ci95") or [None, None]
         rows.append(
             {
-                "time": _utc(r.get("time") or r.get("last_time")),
+                "time": utc(r.get("time") or r.get("last_time")),
                 "kind": kind,
                 "stage": r.get("stage"),
                 "version": r.get("version"),
@@ -569,7 +298,7 @@ def controller_decisions(src: Source, rollout: dict | None, n: int = 8) -> pd.Da
     recent = ((rollout or {}).get("rollout") or {}).get("recent_decisions")
     if recent is None:
         recent = []
-        for line in src.tail_lines(DECISIONS, n):
+        for line in src.tail_lines(src.paths.decisions, n):
             try:
                 recent.append(json.loads(line))
             except ValueError:
@@ -605,23 +334,16 @@ def go_no_go(meetings: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["meeting", "time", "stage", "decision", "reason"])
 
 
-_GATE_KEYS = {
-    "ndcg_at_10": "ndcg_at_10_min",
-    "latency_p95_ms": "latency_p95_ms_max",
-    "slo_compliance": "slo_compliance_min",
-    "p0_incidents": "p0_incidents_max",
-}
-
-
-def thresholds(rollout: dict | None) -> dict[str, Any]:
-    """The gate thresholds to draw: the defaults, then the state's ``thresholds``, then what the
-    current stage's gates say (``">= 0.72 (lower bound…)"``), which is what was applied."""
+def thresholds(rollout: dict | None, cfg: CoordinationConfig | None = None) -> dict[str, Any]:
+    """The gate thresholds to draw: the run's config (``cfg``, default: the built-in one), then
+    the state's ``thresholds``, then what the current stage's gates say (``">= 0.72"``), which
+    is what was applied."""
     out = {
-        **DEFAULT_THRESHOLDS,
+        **thresholds_summary(cfg or default_config()),
         **{k: v for k, v in ((rollout or {}).get("thresholds") or {}).items() if not isinstance(v, dict)},
     }
     for g in ((rollout or {}).get("current") or {}).get("gates") or []:
-        key = _GATE_KEYS.get(g.get("gate"))
+        key = summary_key(g.get("metric") or g.get("gate") or "")
         words = str(g.get("threshold") or "").split()
         if key and len(words) >= 2:
             try:
@@ -634,11 +356,13 @@ def thresholds(rollout: dict | None) -> dict[str, Any]:
 def execution_data(
     src: Source, *, heartbeats: int = 24, points: int = 200, meetings: int = 5, log_lines: int = 12
 ) -> dict[str, Any]:
-    hbs = [d for _, d in src.newest_json(EXECUTION, "execution_", heartbeats)]
+    p = src.paths
+    hbs = [d for _, d in src.newest_json(p.execution, "execution_", heartbeats)]
     execs = executions_table(hbs)
-    rollout = src.json(ROLLOUT)
-    metrics = src.json(METRICS)
-    logs = src.names(EXECUTION, "deployments_", ".log")
+    rollout = src.json(p.rollout_state)
+    metrics = src.json(p.metrics)
+    logs = src.names(p.execution, "deployments_", ".log")
+    controller = src.json(p.controller) if src.path(p.controller).exists() or src.listed(p.controller) else None
     return {
         "heartbeats": len(hbs),
         "executions": execs,
@@ -647,16 +371,15 @@ def execution_data(
         "metrics": metrics_history(metrics, points),
         "latest_metrics": (metrics or {}).get("latest"),
         "rollout": rollout,
-        "thresholds": thresholds(rollout),
-        "deployments": deployments_table(
-            rollout, src.json(CONTROLLER) if src.path(CONTROLLER).exists() or src.listed(CONTROLLER) else None
-        ),
+        "stages": src.stages,
+        "thresholds": thresholds(rollout, src.config),
+        "deployments": deployments_table(rollout, controller),
         "decisions": controller_decisions(src, rollout),
         "paused": ((rollout or {}).get("rollout") or {}).get("paused"),
-        "deploy_log": src.tail_lines(f"{EXECUTION}/{logs[-1]}", 10) if logs else [],
+        "deploy_log": src.tail_lines(f"{p.execution}/{logs[-1]}", 10) if logs else [],
         "gates": gates_table(rollout),
         "go_no_go": go_no_go(recent_meetings(src, meetings)),
-        "log_tail": src.tail_lines(LOG, log_lines),
+        "log_tail": src.tail_lines(p.log, log_lines),
     }
 
 
@@ -664,5 +387,5 @@ def meeting_history(workspace: str | os.PathLike) -> pd.DataFrame:
     """Every meeting of the run, oldest first (the unified notebook's complete history; unlike
     the dashboards this reads them all)."""
     src = Source(workspace)
-    ms = [d for _, d in src.newest_json(PLANNING, "actions_", 10**9)]
+    ms = [d for _, d in src.newest_json(src.paths.planning, "actions_", 10**9)]
     return meetings_table(ms).iloc[::-1].reset_index(drop=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -19,24 +21,32 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cvagents.config import STAGES  # noqa: E402
 from cvagents.ui import dashboard_data as dd  # noqa: E402
 
 SIZE = (7.5, 2.8)
 DPI = 90
 STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "refused": "#ef6c00"}
-STAGE_COLORS = {
-    "shadow": "#6d6d6d",
-    "5_percent": "#1565c0",
-    "20_percent": "#6a1b9a",
-    "50_percent": "#00838f",
-    "production": "#2e7d32",
-}
+# a stage's colour by its place in the rollout: the first grey, the last green, those between
+# blue, purple, teal, ...
+FIRST_STAGE, LAST_STAGE, OTHER_STAGES = "#6d6d6d", "#2e7d32", ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#5d4037")
+UNKNOWN_STAGE = "#37474f"
 
 
-def _figure(title: str, size=SIZE, left: float = 0.09) -> tuple[Figure, object]:
+def stage_colors(stages: Sequence[str]) -> dict[str, str]:
+    """Each stage's colour, by its place in the stage plan."""
+    out = {s: OTHER_STAGES[(i - 1) % len(OTHER_STAGES)] for i, s in enumerate(stages)}
+    if stages:
+        out[stages[0]] = FIRST_STAGE
+    if len(stages) > 1:
+        out[stages[-1]] = LAST_STAGE
+    return out
+
+
+def _figure(title: str, size: tuple[float, float] = SIZE, left: float = 0.09) -> tuple[Figure, Any]:
     # fixed margins: a layout engine ("constrained", "tight") costs 2-3x the drawing itself
     fig = Figure(figsize=size, dpi=DPI)
-    inch_w, inch_h = size
+    inch_h = size[1]
     fig.subplots_adjust(left=left, right=0.98, top=1 - 0.32 / inch_h, bottom=0.5 / inch_h)
     ax = fig.add_subplot()
     # a figure text, not an axes title: placing a title costs a layout pass over the tick labels
@@ -61,11 +71,12 @@ def _time_axis(ax, times: pd.Series) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
 
 
-def _by_stage(ax, df: pd.DataFrame, col: str) -> None:
+def _by_stage(ax, df: pd.DataFrame, col: str, stages: Sequence[str]) -> None:
     """One line through every point in time order, markers coloured by stage."""
     ax.plot(df["time"], df[col], color="#90a4ae", lw=1, zorder=1)
+    colors = stage_colors(stages)
     for stage, part in df.groupby("stage", sort=False):
-        ax.scatter(part["time"], part[col], s=18, color=STAGE_COLORS.get(stage, "#37474f"), label=stage, zorder=3)
+        ax.scatter(part["time"], part[col], s=18, color=colors.get(str(stage), UNKNOWN_STAGE), label=stage, zorder=3)
 
 
 METRICS = (  # column, title, threshold key, gate label, y label
@@ -76,7 +87,14 @@ METRICS = (  # column, title, threshold key, gate label, y label
 
 
 def _metric_axes(
-    ax, df: pd.DataFrame, col: str, threshold: float | None, gate_label: str, ylabel: str, legend: bool = True
+    ax,
+    df: pd.DataFrame,
+    col: str,
+    threshold: float | None,
+    gate_label: str,
+    ylabel: str,
+    stages: Sequence[str],
+    legend: bool = True,
 ) -> bool:
     """One metric over time on ``ax``: points coloured by stage, the CI band for NDCG, the gate
     line. False when there is nothing to draw."""
@@ -86,7 +104,7 @@ def _metric_axes(
         return False
     if col == "ndcg_at_10" and data["ci_low"].notna().any():
         ax.fill_between(data["time"], data["ci_low"], data["ci_high"], color="#1565c0", alpha=0.15, label="95% CI")
-    _by_stage(ax, data, col)
+    _by_stage(ax, data, col, stages)
     if threshold is not None:
         ax.axhline(threshold, color="#c62828", ls="--", lw=1.2, label=gate_label)
     ax.set_ylabel(ylabel, fontsize=8)
@@ -96,26 +114,29 @@ def _metric_axes(
     return True
 
 
-def _metric_figure(df: pd.DataFrame, which: int, thr: dict) -> Figure:
+def _metric_figure(df: pd.DataFrame, which: int, thr: dict, stages: Sequence[str]) -> Figure:
     col, title, key, gate, ylabel = METRICS[which]
     fig, ax = _figure(title)
-    _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel)
+    _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, stages)
     return fig
 
 
-def ndcg_figure(df: pd.DataFrame, thr: dict) -> Figure:
-    return _metric_figure(df, 0, thr)
+# ``stages``: the run's stage plan, in order (``execution_data(...)["stages"]``), for the colours
 
 
-def latency_figure(df: pd.DataFrame, thr: dict) -> Figure:
-    return _metric_figure(df, 1, thr)
+def ndcg_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
+    return _metric_figure(df, 0, thr, stages)
 
 
-def slo_figure(df: pd.DataFrame, thr: dict) -> Figure:
-    return _metric_figure(df, 2, thr)
+def latency_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
+    return _metric_figure(df, 1, thr, stages)
 
 
-def metrics_figure(df: pd.DataFrame, thr: dict) -> Figure:
+def slo_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
+    return _metric_figure(df, 2, thr, stages)
+
+
+def metrics_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
     """The three metrics one above the other on one time axis (what the live dashboard shows:
     one figure costs about half of three)."""
     fig = Figure(figsize=(7.5, 6.6), dpi=DPI)
@@ -125,7 +146,7 @@ def metrics_figure(df: pd.DataFrame, thr: dict) -> Figure:
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
         ax.set_title(title, fontsize=9, loc="left", pad=3)
-        _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, legend=col == "ndcg_at_10")
+        _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, stages, legend=col == "ndcg_at_10")
         if col != "ndcg_at_10" and thr.get(key) is not None and ax.lines:  # the gate, named at its line
             below = key.endswith("_max")  # a ceiling: name it under the line, a floor above it
             ax.annotate(
@@ -223,10 +244,11 @@ def workspace_figures(src: dd.Source, planning: dict | None = None, execution: d
     """Every figure of both monitors, by file stem."""
     p = planning if planning is not None else dd.planning_data(src)
     e = execution if execution is not None else dd.execution_data(src)
+    stages = e.get("stages") or src.stages
     return {  # one file per metric, for reports
-        "ndcg_at_10": ndcg_figure(e["metrics"], e["thresholds"]),
-        "latency_p95": latency_figure(e["metrics"], e["thresholds"]),
-        "slo_compliance": slo_figure(e["metrics"], e["thresholds"]),
+        "ndcg_at_10": ndcg_figure(e["metrics"], e["thresholds"], stages),
+        "latency_p95": latency_figure(e["metrics"], e["thresholds"], stages),
+        "slo_compliance": slo_figure(e["metrics"], e["thresholds"], stages),
         "tool_executions": executions_figure(e["per_heartbeat"]),
         "tokens_by_agent": tokens_figure(p["tokens"], p["tokens_scope"]),
         "participation": participation_figure(p["participation"]),
@@ -235,10 +257,15 @@ def workspace_figures(src: dd.Source, planning: dict | None = None, execution: d
 
 def plot_workspace(workspace: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Path]:
     """Write the monitors' figures as PNG (default ``<workspace>/reports/plots/``); returns the files."""
-    out = Path(out_dir) if out_dir is not None else Path(workspace) / "reports" / "plots"
+    src = dd.Source(workspace)
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else Path(workspace) / src.ws.reports_dir.relative_to(src.ws.root) / "plots"
+    )
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fig in workspace_figures(dd.Source(workspace)).items():
+    for name, fig in workspace_figures(src).items():
         path = out / f"{name}.png"
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(png(fig))

@@ -1,4 +1,5 @@
-"""``cvagents status``: the guide's quick status check, read from a workspace (local or mirrored)."""
+"""``cvagents status``: the guide's quick status check, read from a workspace (local or mirrored),
+with the layout and stages its run left there (``Workspace.open``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cvagents.config import STAGES
 from cvagents.durability.atomic import read_json
-from cvagents.rollout import deployment, metrics_store
+from cvagents.durability.session import sessions as all_sessions
+from cvagents.rollout import decisions, deployment, metrics_store
 from cvagents.workspace import Workspace
 
 
-def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
-    ws = Workspace(root, stages=stages)
+def collect_status(root: Path | str) -> dict[str, Any]:
+    ws = Workspace.open(root)
     meetings = tools_ok = tools_failed = 0
     last: deque[str] = deque(maxlen=10)
     if ws.log_file.is_file():
@@ -32,8 +33,6 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
     essential = {ws.rel(p): p.exists() for p in ws.essential_files()}
     metrics = metrics_store.load(ws.metrics_file)
     latest = metrics.get("latest") or {}
-    from cvagents.durability.session import sessions as all_sessions
-
     known = all_sessions(ws.sessions_dir)  # newest last (by the time each session.json was written)
     session = known[-1]["info"] if known else None
     return {
@@ -44,23 +43,22 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
         "tools_failed": tools_failed,
         "essential_files": essential,
         "essential_present": all(essential.values()),
-        "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in stages},
+        "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in ws.stages},
         "latest_metrics": {k: latest.get(k) for k in metrics_store.GATE_FIELDS} if latest else None,
         "session": session,
         "rollout": _rollout_status(ws),
-        "costs": read_json(ws.reports_dir / "costs.json"),
+        "costs": read_json(ws.costs_file),
         "last_lines": list(last),
     }
 
 
 def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
     """The rollout controller's last review (reports/rollout/controller.json) and its last decision."""
-    c = read_json(ws.reports_dir / "rollout" / "controller.json")
+    c = read_json(ws.controller_file)
     if not c:
         return None
-    from cvagents.rollout.decisions import read
-
-    last = (read(ws) or [None])[-1]
+    made = decisions.read(ws)
+    last = made[-1] if made else None
     return {
         "stages": {
             k: {"status": v.get("status"), "reason": v.get("reason")}

@@ -10,8 +10,7 @@ from rollout_helpers import call, make_ctx
 from cvagents.config import CoordinationConfig
 from cvagents.execution.evaluators import EvaluatorError, normalise
 from cvagents.metric_sources import METRIC_SOURCES
-from cvagents.rollout import controller as rollout
-from cvagents.rollout import deployment, metrics_store
+from cvagents.rollout import deployment, gates, metrics_store
 
 
 def _cfg(**evaluation):
@@ -79,7 +78,7 @@ def test_a_function_evaluator_feeds_the_gates(ctx, plugin):
     )
     ws = ctx.workspace
     m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
-    r = rollout.review_stage(m, "shadow", deployment.live(ws.stage_dir("shadow"))["sha256"], ctx.config)
+    r = gates.review_stage(m, "shadow", deployment.live(ws.stage_dir("shadow"))["sha256"], ctx.config)
     assert {g.gate: (g.status, g.value) for g in r.gates} == {"accuracy": ("pass", 0.93), "ndcg_at_10": ("pass", 0.79)}
 
 

@@ -10,8 +10,9 @@ from rollout_helpers import call, make_ctx, pass_stage, promote_through, record
 
 from cvagents.config import ConfigError, CoordinationConfig, Settings, load_coordination_config
 from cvagents.rollout import controller as rollout
-from cvagents.rollout import decisions, deployment, metrics_store
+from cvagents.rollout import decisions, deployment, gates, metrics_store
 from cvagents.rollout.state import snapshot
+from cvagents.run.rebuild import catch_up
 
 
 def _edit(path, fn):
@@ -116,26 +117,26 @@ def _status(review):
 
 def test_no_data_is_inconclusive_never_a_pass():
     cfg = CoordinationConfig()
-    r = rollout.review_stage(metrics_store.empty(), "shadow", "ab" * 32, cfg)
+    r = gates.review_stage(metrics_store.empty(), "shadow", "ab" * 32, cfg)
     assert r.verdict == "inconclusive" and set(_status(r).values()) == {"inconclusive"}
     assert "no evaluation" in r.reason and "no traffic replay" in r.reason and "no rollback drill" in r.reason
     # measurements of another version say nothing about this one
     m = _metrics(_eval("cd" * 32), _traffic("cd" * 32, 5000, 60), _drill("cd" * 32))
-    assert rollout.review_stage(m, "shadow", "ab" * 32, cfg).verdict == "inconclusive"
+    assert gates.review_stage(m, "shadow", "ab" * 32, cfg).verdict == "inconclusive"
 
 
 def test_too_little_traffic_is_inconclusive_even_when_the_values_pass():
     cfg = CoordinationConfig()
     sha = "ab" * 32
     m = _metrics(_eval(sha), _traffic(sha, 300, 3), _drill(sha))
-    r = rollout.review_stage(m, "shadow", sha, cfg)
+    r = gates.review_stage(m, "shadow", sha, cfg)
     s = _status(r)
     assert s["ndcg_at_10"] == s["latency_p95_ms"] == s["rollback_test"] == "pass"
     assert s["slo_compliance"] == s["evidence"] == "inconclusive" and r.verdict == "inconclusive"
     assert "300/1000 requests, 3/10 min observed" in r.reason
     # evidence adds up across replays of the same version at the same stage
     m = _metrics(_eval(sha), _traffic(sha, 600, 6, i=1), _traffic(sha, 600, 6, i=2), _drill(sha))
-    r = rollout.review_stage(m, "shadow", sha, cfg)
+    r = gates.review_stage(m, "shadow", sha, cfg)
     assert r.verdict == "pass" and r.evidence["candidate_requests"] == 1200 and r.evidence["observed_minutes"] == 12
 
 
@@ -143,7 +144,7 @@ def test_ndcg_gate_reads_the_lower_bound_of_the_confidence_interval():
     cfg = CoordinationConfig()
     sha = "ab" * 32
     m = _metrics(_eval(sha, low=0.70), _traffic(sha, 2000, 20), _drill(sha))  # point estimate 0.75 >= 0.72
-    r = rollout.review_stage(m, "shadow", sha, cfg)
+    r = gates.review_stage(m, "shadow", sha, cfg)
     g = next(g for g in r.gates if g.gate == "ndcg_at_10")
     assert g.status == "fail" and g.value == 0.70 and r.verdict == "fail"
 
@@ -152,7 +153,7 @@ def test_critical_gate_fails_at_once_on_little_evidence():
     cfg = CoordinationConfig()
     sha = "ab" * 32
     m = _metrics(_traffic(sha, 20, 0.5, errors=20, p0=1))
-    r = rollout.review_stage(m, "shadow", sha, cfg)
+    r = gates.review_stage(m, "shadow", sha, cfg)
     assert r.verdict == "fail"
     p0 = next(g for g in r.gates if g.gate == "p0_incidents")
     assert p0.status == "fail" and p0.critical and "fails at once" in p0.detail
@@ -237,6 +238,8 @@ def test_every_deployment_and_refusal_is_recorded_with_hashes(tmp_path):
 def test_failed_gate_rolls_back_to_the_last_good_version(tmp_path):
     ctx = make_ctx(tmp_path / "ws")
     ws, cfg = ctx.workspace, ctx.config
+    journaled = []
+    ctx.record = lambda k, d: journaled.append((k, d))  # the run's recorder, as the tools get it
     promote_through(ctx, ["shadow", "5_percent"], "a")  # A is live in shadow and 5 %, all gates passed
     pass_stage(ctx, "5_percent", "a_5")
     a = deployment.live(ws.stage_dir("5_percent"))
@@ -244,10 +247,9 @@ def test_failed_gate_rolls_back_to_the_last_good_version(tmp_path):
     promote_through(ctx, ["shadow", "5_percent"], "b")
     b = deployment.live(ws.stage_dir("5_percent"))
     assert b["sha256"] != a["sha256"] and b["previous_version"] == a["version"]
-    rollout.after_heartbeat(ws, cfg, "2026-01-01T00:00:00")
+    rollout.after_heartbeat(ws, cfg, "2026-01-01T00:00:00", record=ctx.record)
     # a regression after the promotion: B's live metrics at 5 % drop below the gate
     record(ctx, "5_percent", ndcg_low=0.60, tag="drop")
-    journaled = []
     made = rollout.after_heartbeat(
         ws, cfg, "2026-01-01T00:05:00", record=lambda k, d: journaled.append((k, d)), settings_hash="h"
     )
@@ -388,17 +390,53 @@ def test_hand_written_handoff_that_skips_a_stage_is_refused_and_reported(tmp_pat
     assert kinds.count("refused") == 2 and "paused" in kinds  # the controller reviewed after the heartbeat
 
 
-def test_decisions_rebuild_from_the_journal(tmp_path):
+def test_every_decision_is_journaled_first_and_its_line_rendered_from_the_journal(tmp_path):
+    ctx = make_ctx(tmp_path / "ws")
+    ws, cfg = ctx.workspace, ctx.config
+    journal = []
+
+    def record(kind, data):
+        journal.append({"kind": kind, "data": json.loads(json.dumps(data))})
+        return None
+
+    ctx.record = record  # the run's recorder: tools journal their decisions through it
+    call(ctx, "deploy_model", "m#1", model_path="research/v1_production.pth", stage="shadow")
+    assert [j["data"]["kind"] for j in journal] == ["deployment"]  # journaled as it was made
+    rollout.after_heartbeat(ws, cfg, "t1", record=record)
+    call(ctx, "deploy_model", "m#2", model_path="deployment/shadow", stage="5_percent")  # refused
+    assert [j["kind"] for j in journal] == ["rollout_decision"] * 3
+    written = decisions.decisions_file(ws).read_bytes()
+    assert [d["id"] for d in decisions.read(ws)] == [j["data"]["id"] for j in journal]
+    decisions.decisions_file(ws).unlink()
+    assert decisions.rebuild(ws, journal) == 3
+    assert decisions.decisions_file(ws).read_bytes() == written  # byte for byte, from the journal alone
+    again = []
+    rollout.after_heartbeat(ws, cfg, "t2", record=lambda k, d: again.append(d))
+    assert again == []  # nothing decided, nothing journaled, twice
+
+
+def test_a_decision_journaled_but_not_written_is_caught_up(tmp_path):
     ctx = make_ctx(tmp_path / "ws")
     ws, cfg = ctx.workspace, ctx.config
     call(ctx, "deploy_model", "m#1", model_path="research/v1_production.pth", stage="shadow")
-    journal = []
-    rollout.after_heartbeat(ws, cfg, "t1", record=lambda k, d: journal.append({"kind": k, "data": d}))
-    call(ctx, "deploy_model", "m#2", model_path="deployment/shadow", stage="5_percent")  # refused, not journaled yet
-    before = decisions.read(ws)
-    decisions.decisions_file(ws).unlink()
-    assert decisions.rebuild(ws, journal) == 2  # the journaled ones
-    assert [d["id"] for d in decisions.read(ws)] == [d["id"] for d in before[:2]]
-    again = []
-    rollout.after_heartbeat(ws, cfg, "t2", record=lambda k, d: again.append(d))
-    assert again == []  # nothing journaled twice
+    journal = [{"kind": "rollout_decision", "data": d} for d in decisions.read(ws)]
+    record(ctx, "shadow", requests=5, minutes=0.1, p0=1, evaluation=False)  # a critical failure
+    made = rollout.after_heartbeat(
+        ws, cfg, "2026-01-01T00:05:00", record=lambda k, d: journal.append({"kind": k, "data": d})
+    )
+    assert made[0]["kind"] == "rollback"
+    log = ws.execution_dir / "deployments_20260101.log"
+    assert "rollback_model stage=shadow action=rollout_controller ✅ version=None" in log.read_text()
+    # as if killed after journaling the rollback, before its lines were written
+    lines = decisions.decisions_file(ws).read_text().splitlines(keepends=True)
+    decisions.decisions_file(ws).write_text("".join(lines[:-1]))
+    log.unlink()
+
+    class J:  # the journal's records() as the coordinator's resume reads it
+        def records(self, kinds, since_seq, include_archived):
+            return iter([type("R", (), j)() for j in journal[since_seq:] if j["kind"] in {kinds}])
+
+    assert catch_up(ws, J(), 0) == 2
+    assert decisions.decisions_file(ws).read_text() == "".join(lines)
+    assert log.read_text().count("action=rollout_controller") == 1
+    assert catch_up(ws, J(), 0) == 0  # idempotent

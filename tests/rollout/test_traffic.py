@@ -9,8 +9,7 @@ import pytest
 from rollout_helpers import call, make_ctx
 
 from cvagents.config import CoordinationConfig
-from cvagents.rollout import controller as rollout
-from cvagents.rollout import deployment, metrics_store, traffic
+from cvagents.rollout import deployment, gates, metrics_store, traffic
 
 TEXTS = [f"query {i}" for i in range(50)]
 
@@ -121,12 +120,12 @@ def test_replay_tool_records_evidence_that_adds_up_across_replays(ctx):
     assert call(ctx, "replay_traffic", "m#r1", stage="shadow", minutes=5).result["already_done"]  # idempotent
     m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
     live = deployment.live(ws.stage_dir("shadow"))
-    rev = rollout.review_stage(m, "shadow", live["sha256"], cfg)
+    rev = gates.review_stage(m, "shadow", live["sha256"], cfg)
     assert rev.evidence["candidate_requests"] == 600 and not rev.evidence["sufficient"]
     assert {g.gate: g.status for g in rev.gates}["slo_compliance"] == "inconclusive"
     assert call(ctx, "replay_traffic", "m#r2", stage="shadow", minutes=5).ok
     m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
-    rev = rollout.review_stage(m, "shadow", live["sha256"], cfg)
+    rev = gates.review_stage(m, "shadow", live["sha256"], cfg)
     assert (
         rev.evidence["candidate_requests"] == 1200
         and rev.evidence["observed_minutes"] == 10

@@ -11,7 +11,13 @@ import pytest
 import yaml
 from resume_helpers import ROOT, coordinator, records, report_files, run, seed, settings
 
+from cvagents.clock import ManualClock
+from cvagents.config import Settings
 from cvagents.durability.journal import Journal
+from cvagents.offline.provider import OfflineProvider
+from cvagents.planning.team import build_teams
+from cvagents.rollout import decisions
+from cvagents.run.coordinator import Coordinator, RunOptions
 from cvagents.run.rebuild import rebuild_reports
 
 
@@ -117,3 +123,45 @@ def test_rebuild_beside_a_live_run(tmp_path):
     c.close()
     assert seen["counts"]["meetings"] == 1  # read-only: the live writer keeps its lock
     assert any(r.kind == "session_finished" for r in records(ws))
+
+
+def _every_report(ws) -> dict[str, bytes]:
+    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted((ws / "reports").rglob("*")) if p.is_file()}
+
+
+def test_every_report_of_a_run_with_an_automatic_rollback_comes_back_byte_for_byte(tmp_path, degraded_artifacts):
+    """The degraded candidate is deployed to shadow and rolled back by the controller: the
+    decisions log, the controller's line in the deployments log, controller.json and every other
+    file under reports/ are rendered from journaled records, so they come back from the journal."""
+    ws = tmp_path / "ws"
+    shutil.copytree(degraded_artifacts / "data", ws / "data")
+    shutil.copytree(degraded_artifacts / "research", ws / "research")
+    (ws / "research" / "v1_degraded.pth").rename(ws / "research" / "v1_production.pth")
+    s = Settings(ROOT)
+    teams = build_teams(s, lambda name, cfg: OfflineProvider())
+    c = Coordinator(s, ws, RunOptions(meetings=3, console=False, session_id="rb"), teams, clock=ManualClock())
+    try:
+        assert c.run()["status"] == "finished"
+    finally:
+        c.close()
+    rollbacks = [d for d in decisions.read(c.ws) if d["kind"] == "rollback" and d["source"] == "controller"]
+    assert rollbacks, "the controller was to roll the degraded candidate back"
+    written = _every_report(ws)
+    logs = "".join(v.decode() for k, v in written.items() if "/deployments_" in k)
+    assert "rollback_model stage=shadow action=rollout_controller ✅" in logs
+    assert {"reports/rollout/decisions.jsonl", "reports/rollout/controller.json", "reports/costs.json"} <= set(written)
+
+    shutil.rmtree(ws / "reports")
+    counts = rebuild_reports(ws, settings=s)
+    assert counts["decisions"] == len(decisions.read(c.ws)) and counts["session_id"] == "rb"
+    assert _every_report(ws) == written
+
+    shutil.rmtree(ws / "reports")
+    p = subprocess.run(
+        [sys.executable, "-m", "cvagents", "rebuild-reports", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert _every_report(ws) == written

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from test_dashboard_workspace import ipywidgets7_env, ipywidgets7_overlay
 
-from cvagents.ui.dashboard import _fmt
+from cvagents.ui.panels import fmt
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -178,7 +178,7 @@ def test_execution_monitor_in_chromium(widgets, pages):
             f"the dashboard did not render:\n{page.inner_text('body')[-2000:]}\nconsole errors: {page.errors[-5:]}\n{(tmp / 'voila.log').read_text()[-2000:]}"
         )
     body = page.inner_text("body")
-    assert _fmt(metrics["latest"]["ndcg_at_10"]) in body
+    assert fmt(metrics["latest"]["ndcg_at_10"]) in body
     assert state["current"]["version"] in body and state["current"]["stage"] in body
     assert f"{succeeded} succeeded" in body and "FINISHED" in body
     try:

@@ -18,7 +18,8 @@ from waiting import wait_for
 
 from cvagents.config import load_coordination_config
 from cvagents.rollout import approval
-from cvagents.ui.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard, SystemDashboard, _fmt
+from cvagents.ui.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard, SystemDashboard
+from cvagents.ui.panels import fmt
 from cvagents.workspace import Workspace
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -58,7 +59,7 @@ def test_execution_dashboard_shows_the_runs_numbers(run_ws):
     assert r["error"] is None and set(r["redrawn"]) == {p.key for p in d.panels}
     metrics = json.loads((run_ws / "runs/report/metrics.json").read_text())
     state = json.loads((run_ws / "reports/rollout_state.json").read_text())
-    assert _fmt(metrics["latest"]["ndcg_at_10"]) in d.header
+    assert fmt(metrics["latest"]["ndcg_at_10"]) in d.header
     assert state["current"]["version"] in d.header and "FINISHED" in d.header
     figures = [p for p in d.panels if p.kind == "figure"]
     assert {p.key for p in figures} == {"metrics", "executions_fig"}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cvagents.ui import dashboard_data as dd
+from cvagents.ui import source
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,9 +187,9 @@ def test_a_refresh_reads_only_the_newest_files(tmp_path, monkeypatch):
     bench = bench_module()
     root = bench.synthesize_workspace(tmp_path / "ws", meetings=48, heartbeats=288)
     parsed: list[str] = []
-    real = dd._parse_json
-    monkeypatch.setattr(dd, "_parse_json", lambda p: parsed.append(p.name) or real(p))
-    dd._CACHE.clear()
+    real = source._parse_json
+    monkeypatch.setattr(source, "_parse_json", lambda p: parsed.append(p.name) or real(p))
+    source._CACHE.clear()
     src = dd.Source(root)
     p = dd.planning_data(src, meetings=10)
     e = dd.execution_data(src, heartbeats=24, points=200)

@@ -127,7 +127,7 @@ def test_tokens_and_participation_figures(data):
 def test_empty_data_gives_a_figure_that_says_so():
     empty = dd.metrics_history(None)
     for fig, word in [
-        (plots.ndcg_figure(empty, dd.DEFAULT_THRESHOLDS), "no NDCG@10"),
+        (plots.ndcg_figure(empty, dd.thresholds(None)), "no NDCG@10"),
         (plots.executions_figure(dd.per_heartbeat([])), "no tool executions"),
         (
             plots.tokens_figure(

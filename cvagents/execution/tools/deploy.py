@@ -20,8 +20,9 @@ from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools.paths import inside
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolOutcome, ToolRefused
-from cvagents.rollout import controller as rollout
 from cvagents.rollout import decisions, deployment, metrics_store
+from cvagents.rollout.controller import assess_deploy
+from cvagents.rollout.gates import previous_stage
 
 
 def _stage(ctx: ToolContext, stage: str):
@@ -74,6 +75,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             time=_now(ctx),
             source="deploy_model",
             action_id=ctx.action_key,
+            record=ctx.record,
         )
         raise ToolRefused(why)
     stage_dir = _stage(ctx, args.stage)
@@ -86,7 +88,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             decisions.append(
                 ws,
                 cfg,
-                "promotion" if rollout.previous_stage(cfg, args.stage) else "deployment",
+                "promotion" if previous_stage(cfg, args.stage) else "deployment",
                 stage=args.stage,
                 outcome="deployed",
                 reason="installed before the run stopped; recorded on resume",
@@ -95,10 +97,11 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
                 version=done["version"],
                 source="deploy_model",
                 action_id=ctx.action_key,
+                record=ctx.record,
             )
         return {"stage": args.stage, **done, "already_done": True}
     metrics = metrics_store.load(ws.metrics_file)
-    a = rollout.assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
+    a = assess_deploy(ws, cfg, metrics, args.stage, sha, source=art)
     gates = [g.as_dict() for g in a.review.gates] if a.review else []
     evidence = a.review.evidence if a.review else {}
     kind = "promotion" if a.previous_stage else "deployment"
@@ -117,6 +120,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
             thresholds_stage=a.previous_stage or args.stage,
             source="deploy_model",
             action_id=ctx.action_key,
+            record=ctx.record,
             requested=kind,
             model_path=ws.rel(art),
             **a.extra,
@@ -138,6 +142,7 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
         thresholds_stage=a.previous_stage or args.stage,
         source="deploy_model",
         action_id=ctx.action_key,
+        record=ctx.record,
         from_stage=a.previous_stage,
         model_path=ws.rel(art),
     )
@@ -183,6 +188,7 @@ def rollback_model(ctx: ToolContext, args: StageArgs) -> dict:
         reason=f"rolled back {args.stage} from {live['version']} to {prev or 'nothing'} on request",
         source="rollback_model",
         action_id=ctx.action_key,
+        record=ctx.record,
         cause="requested",
         rolled_back_to={"version": prev},
     )

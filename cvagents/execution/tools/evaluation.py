@@ -13,8 +13,7 @@ from cvagents.execution.evaluators import EvaluatorError, evaluate
 from cvagents.execution.tools.deploy import _now, _safe, resolve_model
 from cvagents.execution.tools.paths import inside
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolOutcome
-from cvagents.rollout import controller as rollout
-from cvagents.rollout import deployment, metrics_store
+from cvagents.rollout import deployment, gates, metrics_store
 
 
 class EvalArgs(BaseModel):
@@ -80,7 +79,7 @@ def collect_metrics(ctx: ToolContext, args: NoArgs) -> dict:
         live = deployment.live(ws.stage_dir(stage))
         if not live:
             continue
-        r = rollout.review_stage(metrics, stage, live["sha256"], ctx.config, live["version"])
+        r = gates.review_stage(metrics, stage, live["sha256"], ctx.config, live["version"])
         stages[stage] = {
             "version": live["version"],
             "verdict": r.verdict,

@@ -42,6 +42,8 @@ class ToolContext:
     now: Callable[[], Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cvagents.execution.tools"))
     agent: str = ""  # the agent carrying out the action
+    #: journals a record (the run's ``Coordinator.record``): rollout decisions reach the journal
+    record: Callable[[str, dict], Any] | None = None
 
 
 class ToolStatus(StrEnum):

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.execution.tools.deploy import _now, _safe, _stage
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
-from cvagents.rollout import approval, decisions, deployment, metrics_store, traffic
-from cvagents.rollout import controller as rollout
+from cvagents.rollout import approval, decisions, deployment, gates, metrics_store, traffic
+from cvagents.rollout.controller import rejected_shas
 
 
 class ReplayArgs(BaseModel):
@@ -152,8 +152,8 @@ def rollout_status(ctx: ToolContext, args: StatusArgs) -> dict:
         if not live:
             out[stage] = None
             continue
-        r = rollout.review_stage(metrics, stage, live["sha256"], cfg, live["version"])
-        nxt = rollout.next_stage(cfg, stage)
+        r = gates.review_stage(metrics, stage, live["sha256"], cfg, live["version"])
+        nxt = gates.next_stage(cfg, stage)
         out[stage] = {
             "version": live["version"],
             "sha256": live["sha256"],
@@ -164,7 +164,7 @@ def rollout_status(ctx: ToolContext, args: StatusArgs) -> dict:
             "next_stage": nxt,
             "next_stage_awaits_approval": bool(nxt and approval.awaiting(ws, cfg, nxt, live["sha256"])),
         }
-    rejected = rollout.rejected_shas(ws, cfg, metrics)
+    rejected = rejected_shas(ws, cfg, metrics)
     recent = [{k: d.get(k) for k in ("time", "kind", "stage", "outcome", "reason")} for d in decisions.read(ws)[-5:]]
     return {"stages": out, "rejected": {s[:12]: why for s, why in rejected.items()}, "recent_decisions": recent}
 

@@ -42,10 +42,10 @@ from cvagents.rollout import metrics_store
 from cvagents.run import recovery, reports, schedule
 from cvagents.run.logs import remove_logging, setup_logging
 from cvagents.run.progress import Progress, finished_record, heartbeat_record
+from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.run.recorder import Recorder
 from cvagents.run.recovery import ActionReplay, PendingHeartbeat, PendingMeeting, ResponseMemo
 from cvagents.run.session import RunSession, SessionExistsError
-from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.workspace import Workspace
 
 __all__ = ["Coordinator", "RunOptions", "SessionExistsError", "install_sigint"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from resume_helpers import START, Scripted, seed, settings
+from resume_helpers import START, scripted_plan, seed, settings
 
 from cvagents.clock import ManualClock
 from cvagents.planning.team import build_teams
@@ -31,7 +31,7 @@ def test_a_registered_secret_logged_during_a_run_never_reaches_the_log(tmp_path,
         s,
         ws,
         RunOptions(meetings=1, console=True, session_id="t"),
-        build_teams(s, lambda name, cfg: Scripted(plan)),
+        build_teams(s, lambda name, cfg: scripted_plan(plan)),
         clock=ManualClock(START),
     )
     c.on_step = lambda step, rec: logging.getLogger("cvagents.run").info("after the %s: token=%s", step, secret)

@@ -458,7 +458,7 @@ class Coordinator:
         self._write_session(status)
         self.session.kick_mirror()
         return {
-            "status": status,
+            "status": status.value,  # a plain string: notebooks print this dict
             "meetings": self.meetings_held,
             "heartbeats": self.heartbeats,
             "session_id": self.session_id,

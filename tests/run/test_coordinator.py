@@ -100,3 +100,8 @@ def test_ctrl_c_stops_cleanly_after_the_current_step(seeded_workspace):
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
     session = json.loads(next((ws / "sessions").glob("session_*/session.json")).read_text())
     assert session["status"] == "stopped"
+
+
+def test_the_result_reads_plainly_when_printed(tmp_path):
+    result, recs, c = run(tmp_path, n_actions=1, meetings=1)
+    assert repr(result["status"]) == "'finished'"  # notebooks print the result dict

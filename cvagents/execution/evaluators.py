@@ -22,11 +22,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cvagents.errors import CVAgentsError
 from cvagents.metric_sources import evaluation_metrics
 
 
-class EvaluatorError(Exception):
-    """The configured evaluator could not be run or gave something that is not metrics."""
+class EvaluatorError(CVAgentsError):
+    """The configured evaluator (``evaluation.evaluator``) could not be run or gave something
+    that is not metrics. The evaluation tool reports it as a failed call."""
 
 
 def evaluate(cfg, ws, model_path: Path, validation_dir: Path) -> dict[str, Any]:

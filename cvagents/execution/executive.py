@@ -4,27 +4,65 @@ let each action's owner carry it out with native tool calls.
 One action is a bounded loop: model → tool calls → the registry runs them (or refuses) →
 results back to the model → ... until the model answers without a tool call. The action's
 status comes from what the tools did, not from what the model says about it.
+
+In a run, an action's tool calls and model answers go through a ``Recording`` (the run's
+recorder: every tool call journaled, and on resume answered from the journal); without one,
+the registry runs the tools directly and every model is asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
-from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry
-from cvagents.llm.base import LLMRequest, Message
+from cvagents.clock import stopwatch
+from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry, ToolStatus
+from cvagents.llm.base import LLMRequest, LLMResult, Message
 from cvagents.planning.handoff import HandoffAction, action_key, by_priority
 from cvagents.planning.meeting import prompt_hash
 from cvagents.planning.team import Agent
 
 log = logging.getLogger("cvagents.execution.executive")
 
-SIDE_EFFECT_TOOLS = {"deploy_model", "rollback_model", "run_rollback_drill"}
 RESULT_MAX_CHARS = 4000
+
+
+class ActionStatus(StrEnum):
+    """How a handoff action ended (the ``status`` of an ``action_finished`` record)."""
+
+    SUCCEEDED = "succeeded"  # its last tool call succeeded (or, calling none, the model reported success)
+    FAILED = "failed"  # its last tool call failed, the model stopped answering, or it ran out of steps
+    REFUSED = "refused"  # a tool call was refused (not allowed, bad arguments): final, never retried as-is
+
+
+class Recording(Protocol):
+    """One action's tool calls and model answers as a run records them."""
+
+    def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
+        """Run (or replay) one tool call."""
+        ...
+
+    def response(self, agent: str, step: int, prompt_hash: str) -> LLMResult | None:
+        """The answer the journal already holds for this prompt, if any (never paid for twice)."""
+        ...
+
+
+class _Direct:
+    """No recording: the registry runs every call, every model is asked."""
+
+    def __init__(self, registry: ToolRegistry):
+        self.registry = registry
+
+    def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
+        return self.registry.call(ctx, name, arguments)
+
+    def response(self, agent: str, step: int, prompt_hash: str) -> LLMResult | None:
+        return None
 
 
 @dataclass
@@ -32,7 +70,7 @@ class ActionRun:
     key: str
     action: HandoffAction
     agent: str
-    status: str  # "succeeded" | "failed" | "refused"
+    status: ActionStatus
     outcomes: list[ToolOutcome] = field(default_factory=list)
     final_text: str = ""
     error: str | None = None
@@ -42,7 +80,7 @@ class ActionRun:
         last = self.outcomes[-1] if self.outcomes else None
         reason = None
         for o in self.outcomes:
-            if o.status == "refused":
+            if o.status == ToolStatus.REFUSED:
                 reason = o.result.get("reason")
         return {
             "action_id": self.key,
@@ -64,19 +102,19 @@ def _result_text(o: ToolOutcome) -> str:
     return text if len(text) <= RESULT_MAX_CHARS else text[:RESULT_MAX_CHARS] + "…"
 
 
-def action_status(outcomes: list[ToolOutcome], final_text: str) -> tuple[str, str | None]:
+def action_status(outcomes: list[ToolOutcome], final_text: str) -> tuple[ActionStatus, str | None]:
     """A refusal is final; otherwise the last tool call decides; with no tool call, the
     model's own RESULT line does."""
-    refused = [o for o in outcomes if o.status == "refused"]
+    refused = [o for o in outcomes if o.status == ToolStatus.REFUSED]
     if refused:
-        return "refused", refused[0].result.get("reason")
+        return ActionStatus.REFUSED, refused[0].result.get("reason")
     if outcomes:
         last = outcomes[-1]
-        return ("succeeded", None) if last.ok else ("failed", last.result.get("error"))
+        return (ActionStatus.SUCCEEDED, None) if last.ok else (ActionStatus.FAILED, last.result.get("error"))
     first = final_text.strip().splitlines()[0] if final_text.strip() else ""
     if first.startswith("RESULT: succeeded"):
-        return "succeeded", None
-    return "failed", first or "no tool was called and no result was given"
+        return ActionStatus.SUCCEEDED, None
+    return ActionStatus.FAILED, first or "no tool was called and no result was given"
 
 
 class Executive:
@@ -88,29 +126,30 @@ class Executive:
         *,
         max_tool_steps: int = 6,
         max_tokens: int = 1500,
-        record: Callable[[str, dict], None] | None = None,
-        memo: Callable[[str, str, int, str], Any] | None = None,
+        record: Callable[[str, dict], Any] | None = None,
     ):
         self.agents = agents
         self.registry = registry
         self.make_context = make_context
         self.max_tool_steps = max_tool_steps
         self.max_tokens = max_tokens
-        self.record = record or (lambda kind, data: None)
-        # A journal-backed memo: (action id, agent, step, prompt hash) -> an LLMResult already paid for.
-        self.memo = memo or (lambda key, agent, step, h: None)
+        self.record = record or (lambda kind, data: None)  # journals each agent response
 
     def next_actions(
         self, actions: list[HandoffAction], meeting_id: str, finished: set[str], n: int
     ) -> list[HandoffAction]:
         return [a for a in by_priority(actions) if action_key(meeting_id, a.id) not in finished][:n]
 
-    def carry_out(self, action: HandoffAction, meeting_id: str, state: dict) -> ActionRun:
-        t0 = time.perf_counter()
+    def carry_out(
+        self, action: HandoffAction, meeting_id: str, state: dict, recording: Recording | None = None
+    ) -> ActionRun:
+        """Let the action's owner carry it out; its tool calls and answers through ``recording``."""
+        sw = stopwatch()
+        rec = recording or _Direct(self.registry)
         key = action_key(meeting_id, action.id)
         agent = self.agents[action.owner]
-        ctx = self.make_context(key)
-        run = ActionRun(key, action, agent.name, "failed")
+        ctx = dataclasses.replace(self.make_context(key), agent=agent.name)
+        run = ActionRun(key, action, agent.name, ActionStatus.FAILED)
         brief = {k: state.get(k) for k in ("stages", "current", "next_stage", "artifacts", "thresholds")}
         messages: list[Message] = [
             Message(
@@ -135,7 +174,7 @@ class Executive:
                 context={"state": state, "action": action.model_dump(), "action_id": key},
             )
             h = prompt_hash(req)
-            res = self.memo(key, agent.name, step, h)
+            res = rec.response(agent.name, step, h)
             if res is None:
                 try:
                     res = agent.provider.complete(req)
@@ -158,10 +197,9 @@ class Executive:
                 break
             messages.append(Message("assistant", res.text, tool_calls=res.tool_calls))
             for call in res.tool_calls:
-                outcome = self.registry.call(ctx, call.name, call.arguments)
+                outcome = rec.call(ctx, call.name, call.arguments)
                 run.outcomes.append(outcome)
-                if not getattr(outcome, "replayed", False):  # a result replayed from the journal is there already
-                    self.record("tool_call", {"action_id": key, "agent": agent.name, **outcome.as_dict()})
+                if not outcome.replayed:  # a result replayed from the journal was logged when it was run
                     mark = "✅" if outcome.ok else "❌"
                     args = ", ".join(f"{k}={v}" for k, v in outcome.arguments.items())
                     detail = (
@@ -179,8 +217,8 @@ class Executive:
             run.error = f"stopped after {self.max_tool_steps} tool steps without a final answer"
         run.final_text = final
         status, err = action_status(run.outcomes, final)
-        if run.error and status == "succeeded":
-            status = "failed"  # the model stopped answering or ran out of steps mid-action
+        if run.error and status == ActionStatus.SUCCEEDED:
+            status = ActionStatus.FAILED  # the model stopped answering or ran out of steps mid-action
         run.status, run.error = status, run.error or err
-        run.duration_s = time.perf_counter() - t0
+        run.duration_s = sw.elapsed()
         return run

@@ -8,32 +8,34 @@ the last checkpoint and the records after it (the *tail*), which describe at mos
   and summaries it was started with, and every agent response already journaled is reused
   (``ResponseMemo``), so no prompt is paid for twice;
 * ``heartbeat_started`` without ``heartbeat_completed``: the actions it finished stay finished,
-  the one it had started is replayed (``ActionReplay``): journaled responses and tool results
-  are reused, and a tool that was started but whose result was not journaled is checked against
-  the world (``repair_world``) before the tool, idempotent on the action id, is run again;
+  the one it had started is replayed (``ActionReplay``, by ``cvagents.run.recorder``): journaled
+  responses and tool results are reused, and a tool that was started but whose result was not
+  journaled is checked against the world (the tool's ``repair`` hook) before the tool,
+  idempotent on the action id, is run again;
 * a step whose record is journaled but whose checkpoint is not: only its reports, timing and
   checkpoint are done again.
 
-Reading is proportional to the tail, not to the journal: ``Journal.last("checkpoint")`` reads
-the newest segment first.
+``scan`` reads the tail, ``restore`` rebuilds the run's progress from it, ``finish`` finishes
+the step it shows under way. Reading is proportional to the tail, not to the journal:
+``Journal.last("checkpoint")`` reads the newest segment first.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
 
-from cvagents.durability.atomic import atomic_write_json
-from cvagents.durability.hashing import sha256_file
+from cvagents.config import Schedule as ScheduleConfig
 from cvagents.durability.journal import Journal, Record
-from cvagents.execution.tools.registry import ToolOutcome
-from cvagents.llm.base import LLMResult, ToolCall, Usage
-from cvagents.rollout import deployment, metrics_store
+from cvagents.llm.base import Usage
+from cvagents.llm.cost import CostLedger
+from cvagents.run import schedule
+from cvagents.run.progress import Progress, action_summary
 
 __all__ = [
     "ResponseMemo",
@@ -42,12 +44,20 @@ __all__ = [
     "PendingHeartbeat",
     "Tail",
     "scan",
-    "result_from_dict",
-    "ReplayedOutcome",
-    "world_before",
-    "repair_world",
-    "recovered_outcome",
+    "restore",
+    "recharge",
+    "unfinished_step",
+    "resume_info",
+    "Steps",
+    "finish",
+    "clean_temps",
 ]
+
+
+def sim_time(s: str) -> datetime:
+    """A journaled simulated time (naive times are UTC)."""
+    t = datetime.fromisoformat(s)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class ResponseMemo:
@@ -104,6 +114,10 @@ class PendingMeeting:
     completed: dict | None = None  # meeting_completed data, if journaled
     timing: dict | None = None
 
+    @property
+    def time(self) -> datetime:
+        return sim_time(self.started["time"])
+
 
 @dataclass
 class PendingHeartbeat:
@@ -114,6 +128,10 @@ class PendingHeartbeat:
     reviewed: bool = False  # the rollout controller's review after the actions was done
     completed: dict | None = None  # heartbeat_completed data
     timing: dict | None = None  # timing_changed journaled after it
+
+    @property
+    def time(self) -> datetime:
+        return sim_time(self.started["time"])
 
 
 @dataclass
@@ -184,161 +202,104 @@ def scan(journal: Journal) -> Tail:
     return Tail(cp, pending, started, finished, n, journal.last_seq, responses)
 
 
-# --------------------------------------------------------------------------- replaying an action
-
-
-def result_from_dict(d: dict) -> LLMResult:
-    """An ``LLMResult`` back from its journaled ``as_dict()``."""
-    return LLMResult(
-        text=d.get("text", ""),
-        tool_calls=tuple(ToolCall(c["id"], c["name"], c.get("arguments") or {}) for c in d.get("tool_calls") or ()),
-        usage=Usage(**(d.get("usage") or {})),
-        model=d.get("model", ""),
-        provider=d.get("provider", ""),
-        latency_s=d.get("latency_s", 0.0),
-        stop_reason=d.get("stop_reason", ""),
-    )
-
-
-@dataclass(frozen=True)
-class ReplayedOutcome(ToolOutcome):
-    """A tool result taken from the journal: the tool is not run, nor journaled, again."""
-
-    replayed: ClassVar[bool] = True
-
-
-def outcome_from_record(d: dict) -> ReplayedOutcome:
-    return ReplayedOutcome(
-        d["tool"], d.get("arguments") or {}, d["status"], d.get("result") or {}, d.get("duration_s", 0.0)
-    )
-
-
-def _stage_dir(ctx, args: dict):
-    stage = args.get("stage")
-    stages = ctx.config.rollout.stages
-    if not isinstance(stage, str) or stage not in stages:
-        return None
-    return ctx.workspace.stage_dir(stage)
-
-
-def world_before(tool: str, ctx, args: dict) -> dict:
-    """What a tool changes that its result or its undo depends on: journaled with
-    ``tool_started``, so that after a crash the step can be finished or undone exactly and the
-    re-run answers as the first run would have."""
-    args = args if isinstance(args, dict) else {}
-    if tool == "collect_metrics":
-        return {"merged": len(metrics_store.load(ctx.workspace.metrics_file).get("merged", []))}
-    if tool in ("deploy_model", "rollback_model"):
-        d = _stage_dir(ctx, args)
-        if d is not None:
-            return {"pointer": deployment.read_pointer(d)}
-    return {}
-
-
-def _decision(ctx, action_key: str, outcome: str) -> dict | None:
-    """The rollout decision this action recorded (``outcome``: deployed, rolled_back), if any."""
-    try:
-        from cvagents.rollout import decisions
-    except ImportError:  # pragma: no cover - a build without the decisions log
-        return {}
-    return next(
-        (
-            d
-            for d in reversed(decisions.read(ctx.workspace))
-            if d.get("action_id") == action_key and d.get("outcome") == outcome
-        ),
-        None,
-    )
-
-
-def _put_pointer(stage_dir, pointer: dict | None) -> None:
-    if pointer is None:
-        (stage_dir / deployment.POINTER).unlink(missing_ok=True)
-    else:
-        atomic_write_json(stage_dir / deployment.POINTER, pointer)
-
-
-def repair_world(tool: str, ctx, args: dict, before: dict) -> str:
-    """Check a tool that was started but whose result was never journaled against the world.
-
-    A side effect that completed (for a deployment: the version installed, its sha256 verified,
-    the pointer on it and the decision recorded) is kept, and the tool, idempotent on the action
-    id, answers "done"; one that stopped half way is undone (the version removed, the pointer put
-    back as it was before the tool started), so the tool does it again, whole. Returns what was
-    found."""
-    args = args if isinstance(args, dict) else {}
-    if tool == "deploy_model":
-        d = _stage_dir(ctx, args)
-        if d is None:
-            return "unknown stage: nothing to check"
-        done = deployment.by_action(d, ctx.action_key)
-        if not done:
-            return "no version installed by this action: deploying"
-        art = d / "versions" / done["version"] / done["artifact"]
-        healthy = art.is_file() and sha256_file(art) == done["sha256"]
-        pointer = deployment.read_pointer(d) or {}
-        if (
-            healthy
-            and pointer.get("version") == done["version"]
-            and _decision(ctx, ctx.action_key, "deployed") is not None
-        ):
-            return f"{done['version']} installed, verified (sha256 {done['sha256'][:12]}), live and recorded: done"
-        shutil.rmtree(d / "versions" / done["version"], ignore_errors=True)
-        if "pointer" in before and pointer.get("version") == done["version"]:
-            _put_pointer(d, before["pointer"])
-        return (
-            f"{done['version']} was installed but the deployment did not finish "
-            f"({'pointer not switched' if pointer.get('version') != done['version'] else 'decision not recorded'}"
-            f"{'' if healthy else ', artifact hash mismatch'}): undone, deploying again"
-        )
-    if tool == "rollback_model":
-        d = _stage_dir(ctx, args)
-        if d is None:
-            return "unknown stage: nothing to check"
-        pointer = deployment.read_pointer(d) or {}
-        mine = pointer.get("pointer_action_id", pointer.get("action_id")) == ctx.action_key
-        if not mine:
-            return "the pointer was not swapped: rolling back"
-        if _decision(ctx, ctx.action_key, "rolled_back") is not None:
-            return f"rolled back to {pointer.get('version')} and recorded: done"
-        if "pointer" in before:
-            _put_pointer(d, before["pointer"])
-            return "the pointer was swapped but the rollback not recorded: pointer restored, rolling back again"
-        return "the pointer was swapped; no earlier pointer journaled: done"
-    if tool == "run_rollback_drill":
-        d = _stage_dir(ctx, args)
-        if d is not None and deployment.recover(d):
-            return "a drill cut short had left the pointer swapped: restored; drilling again"
-        return "pointer consistent; re-running (idempotent on the action id)"
-    return "re-running (idempotent on the action id)"
-
-
-def recovered_outcome(tool: str, outcome: ToolOutcome, before: dict, ctx) -> ToolOutcome:
-    """The re-run's outcome, as the interrupted run would have reported it."""
-    result = {k: v for k, v in outcome.result.items() if k != "already_done"}
-    if outcome.status == "succeeded":
-        if tool == "collect_metrics" and "merged" in before and "new_records" in result:
-            merged = metrics_store.load(ctx.workspace.metrics_file).get("merged", [])
-            result["new_records"] = list(merged[before["merged"] :])
-        elif tool == "deploy_model" and "version" in result and "deployed_to" not in result:
-            d = _stage_dir(ctx, result)
-            if d is not None:
-                result["deployed_to"] = ctx.workspace.rel(d / "versions" / result["version"])
-            dec = _decision(ctx, ctx.action_key, "deployed")
-            if dec:
-                result["decision_id"], result["decision"] = dec.get("id"), dec.get("reason")
-        elif tool == "rollback_model" and "manifest" not in result:
-            d = _stage_dir(ctx, result)
-            pointer = deployment.read_pointer(d) if d is not None else None
-            if pointer and str(pointer.get("reason") or "").startswith("rollback of "):
-                result = {
-                    "stage": result.get("stage"),
-                    "rolled_back": pointer["reason"][len("rollback of ") :],
-                    "live_version": pointer.get("version"),
-                    "manifest": pointer,
-                }
-    return dataclasses.replace(outcome, result=result)
-
-
 def finished_keys(runs: Iterable[dict]) -> set[str]:
     return {r["action_id"] for r in runs}
+
+
+def restore(tail: Tail, cfg: ScheduleConfig, now: datetime) -> tuple[Progress, datetime]:
+    """The run's progress as of the journal's end — the last checkpoint's, plus the actions the
+    unfinished heartbeat finished — and the simulated time the journal ended at. ``now``: the
+    clock's time, for a session that never journaled its start."""
+    cp = tail.checkpoint
+    if cp is not None:
+        progress = Progress.from_checkpoint(cp.data)
+        t = sim_time(cp.data["time"])
+    else:
+        started = (tail.session_started or {}).get("time")
+        t = sim_time(started) if started else now
+        progress = Progress(schedule.start(t, cfg))
+    p = tail.pending
+    if p is not None:
+        t = p.time
+        if isinstance(p, PendingHeartbeat):
+            progress.finished |= finished_keys(p.runs)
+            progress.phase.runs.extend(action_summary(f) for f in p.runs)
+    return progress, t
+
+
+def recharge(ledger: CostLedger, responses: Iterable[dict], pricing: Mapping[str, Any] | None) -> None:
+    """Responses journaled after the last checkpoint were paid for by the process that died: put
+    them back in this process's ledger (budgets, costs.json), as their providers did."""
+    for d in responses:
+        provider = d.get("provider", "")
+        ledger.record_call(
+            agent=d.get("agent", ""),
+            provider=provider,
+            model=d.get("model", ""),
+            usage=Usage(**(d.get("usage") or {})),
+            pricing=pricing,
+            cost_usd=0.0 if provider == "offline" else None,
+            meeting_id=d.get("meeting_id"),
+        )
+
+
+def unfinished_step(p: PendingMeeting | PendingHeartbeat | None) -> str | None:
+    """The step under way, for the log and ``session_resumed``."""
+    if isinstance(p, PendingMeeting):
+        return f"meeting {p.started['meeting_id']}" + (
+            " (journaled, reports not yet)" if p.completed else f" ({len(p.responses)} responses journaled)"
+        )
+    if isinstance(p, PendingHeartbeat):
+        return f"heartbeat #{p.started['heartbeat']}" + (
+            " (journaled, reports not yet)"
+            if p.completed
+            else f" ({len(p.runs)} actions finished" + (f", {p.inflight.key} under way)" if p.inflight else ")")
+        )
+    return None
+
+
+def resume_info(tail: Tail, t: datetime, from_mirror: str | None) -> dict[str, Any]:
+    """What a resume found: journaled as ``session_resumed`` and kept in session.json."""
+    return {
+        "at_seq": tail.last_seq,
+        "checkpoint_seq": tail.checkpoint.seq if tail.checkpoint else None,
+        "tail_records": tail.records,
+        "unfinished_step": unfinished_step(tail.pending),
+        "sim_time": t.isoformat(),
+        "from_mirror": from_mirror,
+        "wall_time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+class Steps(Protocol):
+    """The run's two steps, started afresh or from what the journal holds of them."""
+
+    def hold_meeting(self, pending: PendingMeeting | None = None) -> dict[str, Any]: ...
+
+    def heartbeat(self, pending: PendingHeartbeat | None = None) -> dict[str, Any]: ...
+
+    def complete_meeting(self, rec: dict[str, Any], now: datetime) -> None: ...
+
+    def complete_heartbeat(self, rec: dict[str, Any], timing_logged: dict[str, Any] | None = None) -> None: ...
+
+
+def finish(p: PendingMeeting | PendingHeartbeat, steps: Steps) -> None:
+    """Finish the step the journal shows under way: a journaled step only has its reports,
+    timing and checkpoint done again; any other is carried on from what it journaled."""
+    if isinstance(p, PendingMeeting):
+        if p.completed is not None:
+            steps.complete_meeting(p.completed, p.time)
+        else:
+            steps.hold_meeting(pending=p)
+    elif p.completed is not None:
+        steps.complete_heartbeat(p.completed, timing_logged=p.timing)
+    else:
+        steps.heartbeat(pending=p)
+
+
+def clean_temps(folders: Iterable[Path]) -> None:
+    """Temp files of atomic writes a kill interrupted (never renamed into place)."""
+    for d in folders:
+        if d.is_dir():
+            for p in d.rglob(".*.tmp"):
+                p.unlink(missing_ok=True)

@@ -227,3 +227,18 @@ def test_script_arguments_inside_the_workspace_are_fine(reg, ctx):
     ]
     o = call(reg, ctx, "run_python_script", path="research/probe.py", args=args)
     assert o.status == "succeeded" and json.loads(o.result["stdout"]) == args
+
+
+def test_every_tool_with_side_effects_owns_its_recovery(reg):
+    side_effects = [reg.get(n) for n in reg.names() if reg.get(n).side_effect]
+    assert {t.name for t in side_effects} >= {"deploy_model", "rollback_model", "run_rollback_drill"}
+    assert all(t.repair is not None for t in side_effects)  # checks a call cut off by a crash against the world
+
+
+def test_statuses_keep_their_journaled_values():
+    from cvagents.execution.executive import ActionStatus
+    from cvagents.execution.tools import ToolStatus
+
+    assert [s.value for s in ToolStatus] == ["succeeded", "failed", "refused"]
+    assert [s.value for s in ActionStatus] == ["succeeded", "failed", "refused"]
+    assert json.dumps({"status": ToolStatus.REFUSED}) == '{"status": "refused"}'

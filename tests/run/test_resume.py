@@ -16,7 +16,7 @@ from cvagents.clock import Clock
 from cvagents.config import Settings
 from cvagents.durability.journal import Journal
 from cvagents.durability.session import find_unfinished
-from cvagents.execution.tools import ToolContext
+from cvagents.execution.tools import ToolContext, default_registry
 from cvagents.rollout import deployment
 from cvagents.run import recovery as resume
 from cvagents.workspace import Workspace
@@ -169,6 +169,11 @@ def test_resume_reads_the_tail_after_the_last_checkpoint_only(tmp_path):
 # ----------------------------------------------------------------------------- the world check
 
 
+def tool(name):
+    """A tool of the run's registry: its recovery hooks are what the recorder calls."""
+    return default_registry().get(name)
+
+
 @pytest.fixture
 def ctx(tmp_path):
     s = Settings(__import__("pathlib").Path(__file__).resolve().parents[2])
@@ -178,12 +183,12 @@ def ctx(tmp_path):
 
 def test_a_deployment_that_stopped_before_its_pointer_is_undone_and_redone(ctx):
     d = ctx.workspace.stage_dir("shadow")
-    before = resume.world_before("deploy_model", ctx, {"stage": "shadow"})
+    before = tool("deploy_model").world_before(ctx, {"stage": "shadow"})
     m = deployment.install(
         d, ctx.workspace.model_file, source_label="research/v1_production.pth", action_id="m#1", time="t"
     )
     (d / deployment.POINTER).unlink()  # as if killed between version.json and the pointer swap
-    found = resume.repair_world("deploy_model", ctx, {"stage": "shadow"}, before)
+    found = tool("deploy_model").repair_world(ctx, {"stage": "shadow"}, before)
     assert "pointer not switched" in found and "undone" in found
     assert deployment.by_action(d, "m#1") is None and not (d / "versions" / m["version"]).exists()
 
@@ -192,9 +197,9 @@ def test_a_finished_deployment_is_marked_done(ctx):
     from cvagents.execution.tools.deploy import DeployArgs, deploy_model
 
     d = ctx.workspace.stage_dir("shadow")
-    before = resume.world_before("deploy_model", ctx, {"stage": "shadow"})
+    before = tool("deploy_model").world_before(ctx, {"stage": "shadow"})
     first = deploy_model(ctx, DeployArgs(model_path="research/v1_production.pth", stage="shadow"))
-    found = resume.repair_world("deploy_model", ctx, {"stage": "shadow"}, before)
+    found = tool("deploy_model").repair_world(ctx, {"stage": "shadow"}, before)
     assert found.endswith("done") and deployment.live(d)["version"] == first["version"]
     from cvagents.execution.tools.registry import ToolOutcome
 
@@ -207,7 +212,7 @@ def test_a_finished_deployment_is_marked_done(ctx):
     )
     assert again.result.get("already_done")
     assert (
-        resume.recovered_outcome("deploy_model", again, before, ctx).result == first
+        tool("deploy_model").recovered_outcome(ctx, again, before).result == first
     )  # the same answer as the first call
     assert len(deployment.versions(d)) == 1
 
@@ -219,7 +224,7 @@ def test_a_drill_cut_short_has_its_pointer_put_back(ctx):
     deployment.atomic_write_json(d / deployment.DRILL, deployment.read_pointer(d))
     deployment.point_to(d, None, action_id="m#1", time="t", reason="rollback drill")
     assert deployment.live(d) is None
-    assert "restored" in resume.repair_world("run_rollback_drill", ctx, {"stage": "shadow"}, {})
+    assert "restored" in tool("run_rollback_drill").repair_world(ctx, {"stage": "shadow"}, {})
     assert deployment.live(d)["version"] == m["version"]
 
 
@@ -228,10 +233,10 @@ def test_collect_metrics_rerun_reports_what_the_first_run_merged(ctx):
     from cvagents.rollout import metrics_store
 
     ws = ctx.workspace
-    before = resume.world_before("collect_metrics", ctx, {})
+    before = tool("collect_metrics").world_before(ctx, {})
     metrics_store.record_evaluation(
         ws.evaluations_dir, {"id": "drill_x", "kind": "rollback_drill", "stage": "shadow", "passed": True, "time": "t"}
     )
     metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")  # the first run merged it, then died
     rerun = ToolOutcome("collect_metrics", {}, "succeeded", {"new_records": [], "history_length": 0}, 0.0)
-    assert resume.recovered_outcome("collect_metrics", rerun, before, ctx).result["new_records"] == ["drill_x"]
+    assert tool("collect_metrics").recovered_outcome(ctx, rerun, before).result["new_records"] == ["drill_x"]

@@ -1,4 +1,5 @@
-"""deploy_model, rollback_model and run_rollback_drill: the stage side effects.
+"""deploy_model, rollback_model and run_rollback_drill: the stage side effects, and how each
+recovers from a crash in the middle of a call (the ``before``, ``repair`` and ``recovered`` hooks).
 
 Every call is idempotent on the action id. A deployment is checked by the rollout controller
 first (``rollout.assess_deploy``): a refusal is final, never carried out, and recorded in
@@ -7,12 +8,18 @@ first (``rollout.assess_deploy``): a refusal is final, never carried out, and re
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools.paths import inside
-from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
+from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolOutcome, ToolRefused
 from cvagents.rollout import controller as rollout
 from cvagents.rollout import decisions, deployment, metrics_store
 
@@ -194,8 +201,6 @@ def run_rollback_drill(ctx: ToolContext, args: StageArgs) -> dict:
     done = metrics_store.load(ws.metrics_file).get("merged", [])
     existing = ws.evaluations_dir / f"{rec_id}.json"
     if rec_id in done or existing.exists():
-        from cvagents.durability.atomic import read_json
-
         rec = read_json(existing, {})
         if rec.get("passed") is False:  # a replay of a failed drill fails as the drill did
             raise ToolFailed(f"rollback drill on {args.stage} failed: {rec.get('detail')}")
@@ -214,7 +219,8 @@ def run_rollback_drill(ctx: ToolContext, args: StageArgs) -> dict:
         back_ok = ok
     ok2, why2 = deployment.verify(stage_dir)
     steps.append(f"rolled forward to {live['version']}: {why2}")
-    passed = bool(back_ok and ok2 and deployment.live(stage_dir)["sha256"] == live["sha256"])
+    now_live = deployment.live(stage_dir)
+    passed = bool(back_ok and ok2 and now_live is not None and now_live["sha256"] == live["sha256"])
     rec = {
         "id": rec_id,
         "kind": "rollback_drill",
@@ -236,6 +242,122 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in key)
 
 
+# --------------------------------------------------------------------------- recovery hooks
+
+
+def _known_stage_dir(ctx: ToolContext, args: dict[str, Any]) -> Path | None:
+    """The folder of the stage ``args`` names, if it is a stage (never created)."""
+    stage = args.get("stage")
+    if not isinstance(stage, str) or stage not in ctx.config.rollout.stages:
+        return None
+    return ctx.workspace.stage_dir(stage)
+
+
+def stage_pointer_before(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    """The stage's live pointer before the call: what a half-done deployment or rollback is
+    undone to."""
+    d = _known_stage_dir(ctx, args)
+    return {"pointer": deployment.read_pointer(d)} if d is not None else {}
+
+
+def _decision(ctx: ToolContext, outcome: str) -> dict[str, Any] | None:
+    """The rollout decision this action recorded (``outcome``: deployed, rolled_back), if any."""
+    return next(
+        (
+            d
+            for d in reversed(decisions.read(ctx.workspace))
+            if d.get("action_id") == ctx.action_key and d.get("outcome") == outcome
+        ),
+        None,
+    )
+
+
+def _put_pointer(stage_dir: Path, pointer: dict[str, Any] | None) -> None:
+    if pointer is None:
+        (stage_dir / deployment.POINTER).unlink(missing_ok=True)
+    else:
+        atomic_write_json(stage_dir / deployment.POINTER, pointer)
+
+
+def repair_deploy(ctx: ToolContext, args: dict[str, Any], before: dict[str, Any]) -> str:
+    """A deployment that completed (the version installed, its sha256 verified, the pointer on it
+    and the decision recorded) is kept, and the re-run answers "done"; one that stopped half way
+    is undone (the version removed, the pointer put back as it was), so it is done again, whole."""
+    d = _known_stage_dir(ctx, args)
+    if d is None:
+        return "unknown stage: nothing to check"
+    done = deployment.by_action(d, ctx.action_key)
+    if not done:
+        return "no version installed by this action: deploying"
+    art = d / "versions" / done["version"] / done["artifact"]
+    healthy = art.is_file() and sha256_file(art) == done["sha256"]
+    pointer = deployment.read_pointer(d) or {}
+    if healthy and pointer.get("version") == done["version"] and _decision(ctx, "deployed") is not None:
+        return f"{done['version']} installed, verified (sha256 {done['sha256'][:12]}), live and recorded: done"
+    shutil.rmtree(d / "versions" / done["version"], ignore_errors=True)
+    if "pointer" in before and pointer.get("version") == done["version"]:
+        _put_pointer(d, before["pointer"])
+    return (
+        f"{done['version']} was installed but the deployment did not finish "
+        f"({'pointer not switched' if pointer.get('version') != done['version'] else 'decision not recorded'}"
+        f"{'' if healthy else ', artifact hash mismatch'}): undone, deploying again"
+    )
+
+
+def recovered_deploy(ctx: ToolContext, outcome: ToolOutcome, before: dict[str, Any]) -> ToolOutcome:
+    result = dict(outcome.result)
+    if "version" in result and "deployed_to" not in result:
+        d = _known_stage_dir(ctx, result)
+        if d is not None:
+            result["deployed_to"] = ctx.workspace.rel(d / "versions" / result["version"])
+        dec = _decision(ctx, "deployed")
+        if dec:
+            result["decision_id"], result["decision"] = dec.get("id"), dec.get("reason")
+    return dataclasses.replace(outcome, result=result)
+
+
+def repair_rollback(ctx: ToolContext, args: dict[str, Any], before: dict[str, Any]) -> str:
+    """A rollback whose pointer swap was recorded is done; one whose swap was not recorded has its
+    pointer put back and is done again."""
+    d = _known_stage_dir(ctx, args)
+    if d is None:
+        return "unknown stage: nothing to check"
+    pointer = deployment.read_pointer(d) or {}
+    mine = pointer.get("pointer_action_id", pointer.get("action_id")) == ctx.action_key
+    if not mine:
+        return "the pointer was not swapped: rolling back"
+    if _decision(ctx, "rolled_back") is not None:
+        return f"rolled back to {pointer.get('version')} and recorded: done"
+    if "pointer" in before:
+        _put_pointer(d, before["pointer"])
+        return "the pointer was swapped but the rollback not recorded: pointer restored, rolling back again"
+    return "the pointer was swapped; no earlier pointer journaled: done"
+
+
+def recovered_rollback(ctx: ToolContext, outcome: ToolOutcome, before: dict[str, Any]) -> ToolOutcome:
+    result = outcome.result
+    if "manifest" in result:
+        return outcome
+    d = _known_stage_dir(ctx, result)
+    pointer = deployment.read_pointer(d) if d is not None else None
+    if pointer and str(pointer.get("reason") or "").startswith("rollback of "):
+        result = {
+            "stage": result.get("stage"),
+            "rolled_back": pointer["reason"][len("rollback of ") :],
+            "live_version": pointer.get("version"),
+            "manifest": pointer,
+        }
+    return dataclasses.replace(outcome, result=result)
+
+
+def repair_drill(ctx: ToolContext, args: dict[str, Any], before: dict[str, Any]) -> str:
+    """A drill cut short may have left the pointer on the previous version: put it back."""
+    d = _known_stage_dir(ctx, args)
+    if d is not None and deployment.recover(d):
+        return "a drill cut short had left the pointer swapped: restored; drilling again"
+    return "pointer consistent; re-running (idempotent on the action id)"
+
+
 TOOLS = [
     Tool(
         "deploy_model",
@@ -244,6 +366,9 @@ TOOLS = [
         deploy_model,
         side_effect=True,
         deployment_log=True,
+        before=stage_pointer_before,
+        repair=repair_deploy,
+        recovered=recovered_deploy,
     ),
     Tool(
         "rollback_model",
@@ -252,6 +377,9 @@ TOOLS = [
         rollback_model,
         side_effect=True,
         deployment_log=True,
+        before=stage_pointer_before,
+        repair=repair_rollback,
+        recovered=recovered_rollback,
     ),
     Tool(
         "run_rollback_drill",
@@ -260,5 +388,6 @@ TOOLS = [
         run_rollback_drill,
         side_effect=True,
         deployment_log=True,
+        repair=repair_drill,
     ),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from cvagents.durability.atomic import read_json
@@ -9,7 +12,7 @@ from cvagents.durability.hashing import sha256_file
 from cvagents.execution.evaluators import EvaluatorError, evaluate
 from cvagents.execution.tools.deploy import _now, _safe, resolve_model
 from cvagents.execution.tools.paths import inside
-from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed
+from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolOutcome
 from cvagents.rollout import controller as rollout
 from cvagents.rollout import deployment, metrics_store
 
@@ -93,6 +96,19 @@ def collect_metrics(ctx: ToolContext, args: NoArgs) -> dict:
     }
 
 
+def merged_before(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    """How many records metrics.json had merged before the call."""
+    return {"merged": len(metrics_store.load(ctx.workspace.metrics_file).get("merged", []))}
+
+
+def recovered_collect(ctx: ToolContext, outcome: ToolOutcome, before: dict[str, Any]) -> ToolOutcome:
+    """A re-run finds nothing new to merge: report what the interrupted call merged."""
+    if "merged" not in before or "new_records" not in outcome.result:
+        return outcome
+    merged = metrics_store.load(ctx.workspace.metrics_file).get("merged", [])
+    return dataclasses.replace(outcome, result={**outcome.result, "new_records": list(merged[before["merged"] :])})
+
+
 TOOLS = [
     Tool(
         "run_evaluation",
@@ -105,5 +121,7 @@ TOOLS = [
         "Merge new evaluation, traffic and drill results into runs/report/metrics.json and report every deployed stage's gates and evidence.",
         NoArgs,
         collect_metrics,
+        before=merged_before,
+        recovered=recovered_collect,
     ),
 ]

@@ -3,18 +3,26 @@ arguments (from a pydantic model), and the one place where calls are checked and
 
 A call naming an unknown tool, or with arguments that fail the schema, is refused with a
 reason and never run; the refusal goes back to the model as the tool's result.
+
+A tool owns its recovery. A run journals every call as started (with what the tool's ``before``
+hook says the world looked like) and as finished; after a crash between the two, the run asks
+the tool's ``repair`` hook to check the half-done call against the world (and undo what is half
+done) before running it again, idempotent on the action id, and the tool's ``recovered`` hook
+to answer as the interrupted call would have. A tool without hooks is simply run again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cvagents.clock import stopwatch
 from cvagents.llm.base import ToolSpec
 
 
@@ -33,19 +41,30 @@ class ToolContext:
     action_key: str = "manual"
     now: Callable[[], Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cvagents.execution.tools"))
+    agent: str = ""  # the agent carrying out the action
+
+
+class ToolStatus(StrEnum):
+    """How a tool call ended (the ``status`` of a ``tool_call`` record)."""
+
+    SUCCEEDED = "succeeded"  # the tool ran and achieved its effect; ``result`` says what it did
+    FAILED = "failed"  # allowed, but it did not achieve its effect (or crashed); ``result["error"]``
+    REFUSED = "refused"  # never run: unknown tool, bad arguments, or not allowed; ``result["reason"]``
 
 
 @dataclass(frozen=True)
 class ToolOutcome:
     tool: str
     arguments: dict[str, Any]
-    status: str  # "succeeded" | "failed" | "refused"
+    status: ToolStatus
     result: dict[str, Any]
     duration_s: float
+    #: taken from the journal on resume: the tool was not run (nor journaled) again
+    replayed: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == ToolStatus.SUCCEEDED
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,16 +76,30 @@ class ToolOutcome:
         }
 
 
+#: What a tool without a ``repair`` hook reports when a call of it was cut off by a crash.
+RERUN = "re-running (idempotent on the action id)"
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     args: type[BaseModel]
-    fn: Callable[[ToolContext, BaseModel], dict[str, Any]]
+    fn: Callable[[ToolContext, Any], dict[str, Any]]  # (context, an instance of ``args``) -> result
     #: it changes the world beyond its own evidence records (a stage pointer, a deployment)
     side_effect: bool = False
     #: its calls are lines of the day's deployments log (reports/execution/deployments_<date>.log)
     deployment_log: bool = False
+    # Recovery hooks (optional; ``args`` below are the call's arguments as given, not validated):
+    #: (ctx, args) -> what the world looked like before the call, as far as the call's result
+    #: or its undo depends on it; journaled with ``tool_started``
+    before: Callable[[ToolContext, dict[str, Any]], dict[str, Any]] | None = None
+    #: (ctx, args, before) -> what was found: check a call cut off by a crash against the world,
+    #: keep what it finished and undo what is half done, so that running it again does it whole
+    repair: Callable[[ToolContext, dict[str, Any], dict[str, Any]], str] | None = None
+    #: (ctx, outcome, before) -> the outcome of a call that found its work already done (its
+    #: ``already_done`` flag removed), answered as the call that did the work answered
+    recovered: Callable[[ToolContext, ToolOutcome, dict[str, Any]], ToolOutcome] | None = None
 
     def spec(self) -> ToolSpec:
         schema = self.args.model_json_schema()
@@ -76,6 +109,19 @@ class Tool:
         schema.setdefault("properties", {})
         schema["additionalProperties"] = False
         return ToolSpec(self.name, self.description, schema)
+
+    def world_before(self, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        return self.before(ctx, args) if self.before else {}
+
+    def repair_world(self, ctx: ToolContext, args: dict[str, Any], before: dict[str, Any]) -> str:
+        return self.repair(ctx, args, before) if self.repair else RERUN
+
+    def recovered_outcome(self, ctx: ToolContext, outcome: ToolOutcome, before: dict[str, Any]) -> ToolOutcome:
+        """A re-run's outcome as the interrupted (or unjournaled) call would have reported it."""
+        outcome = dataclasses.replace(outcome, result={k: v for k, v in outcome.result.items() if k != "already_done"})
+        if outcome.ok and self.recovered:
+            return self.recovered(ctx, outcome, before)
+        return outcome
 
 
 class ToolRegistry:
@@ -92,26 +138,26 @@ class ToolRegistry:
         return tuple(t.spec() for t in self._tools.values())
 
     def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
-        t0 = time.perf_counter()
+        sw = stopwatch()
         args = arguments if isinstance(arguments, dict) else {"_raw": arguments}
 
-        def done(status: str, result: dict[str, Any]) -> ToolOutcome:
-            return ToolOutcome(name, args, status, result, time.perf_counter() - t0)
+        def done(status: ToolStatus, result: dict[str, Any]) -> ToolOutcome:
+            return ToolOutcome(name, args, status, result, sw.elapsed())
 
         tool = self._tools.get(name)
         if tool is None:
-            return done("refused", {"reason": f"unknown tool {name!r}; allowed: {', '.join(self._tools)}"})
+            return done(ToolStatus.REFUSED, {"reason": f"unknown tool {name!r}; allowed: {', '.join(self._tools)}"})
         try:
             parsed = tool.args.model_validate(args)
         except ValidationError as e:
             why = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'arguments'}: {x['msg']}" for x in e.errors())
-            return done("refused", {"reason": f"arguments do not match the schema of {name}: {why}"})
+            return done(ToolStatus.REFUSED, {"reason": f"arguments do not match the schema of {name}: {why}"})
         try:
-            return done("succeeded", tool.fn(ctx, parsed))
+            return done(ToolStatus.SUCCEEDED, tool.fn(ctx, parsed))
         except ToolRefused as e:
-            return done("refused", {"reason": str(e)})
+            return done(ToolStatus.REFUSED, {"reason": str(e)})
         except ToolFailed as e:
-            return done("failed", {"error": str(e)})
+            return done(ToolStatus.FAILED, {"error": str(e)})
         except Exception as e:  # a tool bug or an I/O error: reported, never fatal to the run
             ctx.log.exception("tool %s crashed", name)
-            return done("failed", {"error": f"{type(e).__name__}: {e}"})
+            return done(ToolStatus.FAILED, {"error": f"{type(e).__name__}: {e}"})

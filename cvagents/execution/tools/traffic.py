@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,7 +144,7 @@ def rollout_status(ctx: ToolContext, args: StatusArgs) -> dict:
     if args.stage is not None and args.stage not in cfg.rollout.stages:
         raise ToolRefused(f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}")
     metrics = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, _now(ctx))["metrics"]
-    out = {}
+    out: dict[str, dict[str, Any] | None] = {}
     for stage in cfg.rollout.stages:
         if args.stage and stage != args.stage:
             continue

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx2  # noqa: E402
 from llm_servers import (  # noqa: E402
-    FakeOffline,
     LLMServer,
     Reply,
     anthropic_message,
+    fake_offline,
     gemini_response,
     openai_completion,
 )
@@ -143,7 +143,7 @@ def make_managed(kind: str, base_url: str):
     keys = {"ANTHROPIC_API_KEY": KEYS["anthropic"], "OPENAI_API_KEY": KEYS["openai"], "GOOGLE_API_KEY": KEYS["gemini"]}
     pricing = {MODELS[kind]: Price(input=3.0, output=15.0, cached_input=0.3)}
     p = build_provider(
-        "ops_commander", cfg, CallDefaults(), keys=keys, ledger=ledger, pricing=pricing, offline_provider=FakeOffline()
+        "ops_commander", cfg, CallDefaults(), keys=keys, ledger=ledger, pricing=pricing, offline_provider=fake_offline()
     )
     ledger.set_meeting("bench-meeting")
     return p

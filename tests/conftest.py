@@ -67,3 +67,12 @@ def ws_copy(run_ws, tmp_path) -> Path:
     for sub in ("reports", "runs/report", "sessions"):
         shutil.copytree(run_ws / sub, dst / sub)
     return dst
+
+
+@pytest.fixture
+def scripted_provider():
+    """A fresh ``ScriptedProvider`` (tests/fakes.py): ``enqueue`` replies per agent or for
+    everyone; it answers as the offline provider once a queue is empty and records every request."""
+    from fakes import ScriptedProvider
+
+    return ScriptedProvider()

@@ -23,10 +23,11 @@ import queue
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from cvagents.clock import stopwatch
 
 KINDS = ("anthropic", "openai", "gemini")
 _ROUTES = {
@@ -232,11 +233,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         # The request line has arrived: from here on the time is the server's own.
-        self._t0 = time.perf_counter()
+        self._sw = stopwatch()
         return super().parse_request()
 
     def _serve(self) -> None:
-        t0 = getattr(self, "_t0", None) or time.perf_counter()
+        sw = getattr(self, "_sw", None) or stopwatch()
         srv = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -284,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True
-        rec.handling_s = time.perf_counter() - t0
+        rec.handling_s = sw.elapsed()
 
     do_POST = _serve
     do_GET = _serve
@@ -376,20 +377,12 @@ class Sleeps(list):
         self.append(seconds)
 
 
-class FakeOffline:
-    """Stands in for ``cvagents.offline.provider.OfflineProvider`` in tests."""
+def fake_offline() -> Any:
+    """Stands in for ``cvagents.offline.provider.OfflineProvider`` (its name and model) and
+    answers every call with "offline answer": the one scripted fake, from tests/fakes.py."""
+    from fakes import ScriptedProvider
 
-    name = "offline"
-    model = "offline-rules-v1"
-
-    def __init__(self) -> None:
-        self.calls: list[Any] = []
-
-    def complete(self, request: Any) -> Any:
-        from cvagents.llm.base import LLMResult, Usage
-
-        self.calls.append(request)
-        return LLMResult("offline answer", (), Usage(), self.model, "offline", 0.0, "end_turn")
+    return ScriptedProvider.as_offline(otherwise="offline answer")
 
 
 def make_request(

@@ -6,16 +6,16 @@ kernel closes it for a killed process, and nothing else)."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fakes import ScriptedProvider, synthesis_json
 
 from cvagents.clock import ManualClock
 from cvagents.config import Settings
 from cvagents.durability.journal import Journal
 from cvagents.llm.cost import CostLedger
 from cvagents.llm.factory import build_provider
-from cvagents.offline.provider import OfflineProvider
 from cvagents.planning.team import build_teams
 from cvagents.run.coordinator import Coordinator, RunOptions
 
@@ -36,48 +36,28 @@ class Crash(BaseException):
     """Stands in for a kill: not an Exception, so nothing on the way catches it."""
 
 
-class Scripted(OfflineProvider):
-    """The offline provider with a fixed plan; counts every call (across all agents) and can
-    crash at the n-th one."""
+def scripted_plan(plan=PLAN) -> ScriptedProvider:
+    """The offline provider with a fixed plan for every synthesis."""
+    actions = [
+        {
+            "action": a,
+            "owner": o,
+            "priority": p,
+            "estimated_duration": "5min",
+            "success_criteria": "the tool reports success",
+        }
+        for a, o, p in plan
+    ]
+    decisions = [{"decision": "Proceed with shadow", "rationale": "scripted"}]
+    return ScriptedProvider.as_offline().always(synthesis_json(actions, decisions), purpose="synthesis")
 
-    calls = 0
-    lock = threading.Lock()
-    crash_at: int | None = None
 
-    def __init__(self, plan=PLAN):
-        super().__init__()
-        self.plan = plan
+_last_run: list[ScriptedProvider] = []
 
-    def complete(self, request):
-        with Scripted.lock:
-            Scripted.calls += 1
-            n = Scripted.calls
-        if Scripted.crash_at is not None and n >= Scripted.crash_at:
-            raise Crash(f"crash at provider call {n}")
-        res = super().complete(request)
-        if request.purpose != "synthesis":
-            return res
-        actions = [
-            {
-                "action": a,
-                "owner": o,
-                "priority": p,
-                "estimated_duration": "5min",
-                "success_criteria": "the tool reports success",
-            }
-            for a, o, p in self.plan
-        ]
-        return type(res)(
-            json.dumps(
-                {"decisions": [{"decision": "Proceed with shadow", "rationale": "scripted"}], "actions": actions}
-            ),
-            (),
-            res.usage,
-            res.model,
-            res.provider,
-            0.0,
-            "end_turn",
-        )
+
+def calls_in_last_run() -> int:
+    """Provider calls (across all agents) that the last ``run()`` made."""
+    return len(_last_run[-1].requests)
 
 
 def seed(ws: Path) -> Path:
@@ -94,10 +74,13 @@ def settings(coordination_config: Path | None = None) -> Settings:
     return Settings(ROOT, None, coordination_config)
 
 
-def coordinator(ws: Path, meetings: int, *, s: Settings | None = None, clock=None, **opts) -> Coordinator:
-    """A coordinator whose agents are wired as in a real run (budgets, costs, the ledger), each
-    on the scripted offline provider."""
+def coordinator(
+    ws: Path, meetings: int, *, s: Settings | None = None, clock=None, provider: ScriptedProvider | None = None, **opts
+) -> Coordinator:
+    """A coordinator whose agents are wired as in a real run (budgets, costs, the ledger), all
+    on one scripted offline provider (default: ``scripted_plan()``)."""
     s = s or settings()
+    provider = provider or scripted_plan()
     clock = clock or ManualClock(START)
     ledger = CostLedger(s.meeting.budgets)
     m = s.meeting
@@ -111,7 +94,7 @@ def coordinator(ws: Path, meetings: int, *, s: Settings | None = None, clock=Non
             ledger=ledger,
             pricing=m.pricing,
             budgets=m.budgets,
-            offline_provider=Scripted(),
+            offline_provider=provider,
         ),
     )
     opts.setdefault("session_id", "t")
@@ -120,14 +103,16 @@ def coordinator(ws: Path, meetings: int, *, s: Settings | None = None, clock=Non
 
 def run(ws: Path, meetings: int, *, crash_at: int | None = None, **kw) -> tuple[dict | None, Coordinator]:
     """Run to the end, or until the crash_at-th provider call; returns (result or None, coordinator)."""
-    Scripted.calls, Scripted.crash_at = 0, crash_at
-    c = coordinator(ws, meetings, **kw)
+    provider = scripted_plan()
+    if crash_at is not None:
+        provider.fail_from(crash_at, Crash(f"crash at provider call {crash_at}"))
+    _last_run[:] = [provider]
+    c = coordinator(ws, meetings, provider=provider, **kw)
     try:
         return c.run(), c
     except Crash:
         return None, c
     finally:
-        Scripted.crash_at = None
         if c.mirror is not None:
             c.mirror.stop(timeout=10)
             c.mirror = None

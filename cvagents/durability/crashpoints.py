@@ -69,9 +69,9 @@ def crashpoint(name: str) -> None:
 def torn_append(journal, kind: str, data: dict) -> None:
     """Write the first half of the record ``journal.append(kind, data)`` would write, then die:
     the torn last line that ``Journal.open`` must detect and cut."""
-    from cvagents.durability.journal import _encode
+    from cvagents.durability.journal_lines import encode_line
 
-    line, _ = _encode(journal.last_seq + 1, "1970-01-01T00:00:00.000000+00:00", kind, data)
+    line, _ = encode_line(journal.last_seq + 1, "1970-01-01T00:00:00.000000+00:00", kind, data)
     os.write(journal._fd, line[: max(1, len(line) // 2)])
     os.fsync(journal._fd)
     die()

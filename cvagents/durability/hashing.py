@@ -8,10 +8,6 @@ from pathlib import Path
 _CHUNK = 1 << 20
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: str | Path) -> str:
     """Hex digest of a file, read in 1 MiB chunks so large checkpoints need little memory."""
     h = hashlib.sha256()

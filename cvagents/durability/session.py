@@ -9,6 +9,7 @@ segments in ``archive/``). A session whose status is ``running`` (killed) or ``s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from enum import StrEnum
@@ -16,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.durability.atomic import read_json
-from cvagents.durability.journal import SEGMENT_RE, apply_retention, prune_archives
+from cvagents.durability.journal import Journal, JournalError
+from cvagents.durability.journal_files import SEGMENT_RE
+from cvagents.durability.mirror_target import MANIFEST_NAME, open_target
+from cvagents.durability.restore import RestoreError, restore
+from cvagents.durability.retention import apply_retention, prune_archives
 
 log = logging.getLogger("cvagents.durability.session")
 
@@ -46,7 +51,7 @@ def archive_dir(sdir: Path) -> Path:
 
 def sessions(sessions_dir: Path) -> list[dict[str, Any]]:
     """Every session with a journal, oldest first: {id, dir, info (session.json or None)}."""
-    out = []
+    out: list[dict[str, Any]] = []
     root = Path(sessions_dir)
     if not root.is_dir():
         return out
@@ -116,19 +121,14 @@ def mirror_sources(ws) -> dict[str, Path]:
 
 def mirror_manifest(target: str | os.PathLike) -> dict[str, Any] | None:
     """The mirror's MANIFEST.json, or None when there is none (yet)."""
-    import json
-
-    from cvagents.durability.mirror import MANIFEST_NAME, _make_target
-
     try:
-        return json.loads(_make_target(target).read_bytes(MANIFEST_NAME))
+        manifest = json.loads(open_target(target).read_bytes(MANIFEST_NAME))
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _local_last_seq(ws, session_id: str) -> int:
-    from cvagents.durability.journal import Journal, JournalError
-
     jd = journal_dir(session_dir(ws.sessions_dir, session_id))
     if not jd.is_dir():
         return -1
@@ -149,11 +149,9 @@ def restore_from_mirror(target: str | os.PathLike, ws) -> dict[str, Any]:
     A workspace that already holds the session at least as far as the mirror (the notebook
     re-run on the same VM) is left as it is: it is newer than its mirror. One that holds an
     older copy is brought up to the mirror's."""
-    from cvagents.durability.mirror import RestoreError, restore
-
     manifest = mirror_manifest(target)
     if manifest is None:
-        raise ValueError(f"cannot resume from the mirror: no readable MANIFEST.json in {target}")
+        raise RestoreError(f"cannot resume from the mirror: no readable {MANIFEST_NAME} in {target}")
     extra = dict(manifest.get("extra") or {})
     sid = extra.get("session_id")
     local = _local_last_seq(ws, sid) if sid else -1
@@ -169,7 +167,7 @@ def restore_from_mirror(target: str | os.PathLike, ws) -> dict[str, Any]:
     try:
         res = restore(target, mirror_sources(ws), overwrite=local >= 0)
     except RestoreError as e:
-        raise ValueError(f"cannot resume from the mirror: {e}") from None
+        raise RestoreError(f"cannot resume from the mirror: {e}") from None
     log.info(
         "⤵ Restored %d files (%.1f MB) from the mirror %s (%d already present)",
         len(res.files),

@@ -19,13 +19,13 @@ The SDK's retries are off (``max_retries=0``): ``cvagents.llm.retry`` is the onl
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anthropic
 
+from cvagents.clock import stopwatch
 from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "anthropic"
 EMPTY_TEXT = "(empty)"
@@ -80,18 +80,18 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]
 
 def classify(exc: BaseException) -> Failure:
     if isinstance(exc, anthropic.APITimeoutError):
-        return Failure("timeout", detail="request timed out")
+        return Failure(FailureKind.TIMEOUT, detail="request timed out")
     if isinstance(exc, anthropic.APIConnectionError):
-        return Failure("connection", detail=type(exc.__cause__ or exc).__name__)
+        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__)
     if isinstance(exc, anthropic.APIStatusError):
         detail = exc.api_message or _body_message(exc.body) or exc.response.reason_phrase
         return Failure(
-            "http",
+            FailureKind.HTTP,
             status=exc.status_code,
             retry_after_s=parse_retry_after(exc.response.headers),
             detail=str(detail or ""),
         )
-    return Failure("other", detail=f"{type(exc).__name__}: {exc}")
+    return Failure(FailureKind.OTHER, detail=f"{type(exc).__name__}: {exc}")
 
 
 def _body_message(body: object) -> str | None:
@@ -163,7 +163,7 @@ class AnthropicProvider(SDKProvider):
 
     def complete(self, request: LLMRequest) -> LLMResult:
         params = self.build_params(request)
-        t0 = time.perf_counter()
+        sw = stopwatch()
         msg = call_with_retry(
             lambda: self._client.messages.create(**params, timeout=self.timeout_s),
             classify=classify,
@@ -173,8 +173,7 @@ class AnthropicProvider(SDKProvider):
             timeout_s=self.timeout_s,
             secrets=(self._key,),
         )
-        latency = time.perf_counter() - t0
-        return self.parse(msg, latency)
+        return self.parse(msg, sw.elapsed())
 
     def parse(self, msg: Any, latency_s: float) -> LLMResult:
         texts: list[str] = []

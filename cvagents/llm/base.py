@@ -1,6 +1,8 @@
 """The one provider seam: every backend turns an ``LLMRequest`` into an ``LLMResult``.
 
 The meeting and the executive only ever call ``Provider.complete``; they never see an SDK.
+``Provider.close`` releases what a provider holds (an SDK client's connections); its default
+does nothing, so whoever owns a provider just closes it, whatever kind it is.
 ``LLMRequest.context`` carries the run's structured state next to the rendered prompt: real
 providers ignore it (they read the text), the offline provider computes its answer from it.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from cvagents.errors import CVAgentsError
 
 Purpose = Literal["contribution", "synthesis", "action"]
 
@@ -100,19 +104,30 @@ class LLMResult:
         }
 
 
-class ProviderError(RuntimeError):
-    """A provider call failed for good (after its retries). The message never holds a key."""
+class ProviderError(CVAgentsError, RuntimeError):
+    """A provider call failed for good (after its retries), or a provider cannot be set up as
+    configured. The message never holds a key."""
+
+
+class ProviderConfigError(ProviderError, ValueError):
+    """A provider cannot be set up as configured (no API key, no endpoint)."""
 
 
 @runtime_checkable
 class Provider(Protocol):
+    """One method wide: ``complete``. Subclass it to inherit the no-op ``close``."""
+
     name: str  # "anthropic" | "openai" | "gemini" | "offline"
     model: str
 
     def complete(self, request: LLMRequest) -> LLMResult: ...
 
+    def close(self) -> None:
+        """Release what the provider holds (connections); nothing by default."""
+        return None
 
-class SDKProvider:
+
+class SDKProvider(Provider):
     """What the three SDK-backed providers share: the per-agent output cap, the stop-reason rule
     for tool calls, closing the SDK client, and a repr that never shows the key."""
 

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -281,11 +281,11 @@ class CostLedger:
         if reservation is not None:
             meeting_id = reservation.meeting_id
         if cost_usd is None:
-            cost = call_cost_usd(model, usage, pricing)
-            priced = cost.priced
+            computed = call_cost_usd(model, usage, pricing)
+            cost, priced = float(computed), computed.priced
         else:
             cost, priced = float(cost_usd), True
-        rec = CallRecord(agent, meeting_id, day, provider, model, usage, float(cost), priced)
+        rec = CallRecord(agent, meeting_id, day, provider, model, usage, cost, priced)
         with self._lock:
             if reservation is not None:
                 self.release(reservation)
@@ -416,7 +416,3 @@ class _MeetingScope:
 
     def __exit__(self, *exc: Any) -> None:
         self.ledger._scope.stack.pop()
-
-
-def total_usd(records: Iterable[CallRecord]) -> float:
-    return sum(r.cost_usd for r in records)

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
-from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
+from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderConfigError, ProviderError, SDKProvider
 from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
 from cvagents.llm.retry import RetryPolicy
 from cvagents.secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
@@ -38,7 +38,7 @@ BASE_URL_ENV = {
 }
 
 
-class MissingKeyError(ProviderError):
+class MissingKeyError(ProviderConfigError):
     """``strict`` mode: an agent's provider has no API key."""
 
 
@@ -91,7 +91,7 @@ def _make_real(
     raise ValueError(f"unknown provider {provider!r}")
 
 
-class ManagedProvider:
+class ManagedProvider(Provider):
     """A ``Provider`` with budgets, fallbacks and cost accounting around the real one.
 
     ``name`` / ``model``: the provider the agent normally uses (``offline`` when it stood in for
@@ -181,22 +181,15 @@ class ManagedProvider:
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
 
     def close(self) -> None:
+        """Close every provider in the chain; one that fails to close does not keep the others open."""
         for p in self.chain:
-            close = getattr(p, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:  # closing is best effort
-                    pass
+            try:
+                p.close()
+            except Exception:  # noqa: BLE001 - logged, with its traceback; shutting down goes on
+                log.warning("closing %s %s failed", p.name, p.model, exc_info=True)
 
     def __repr__(self) -> str:
         return f"ManagedProvider(agent={self.agent!r}, chain={[f'{p.name}:{p.model}' for p in self.chain]})"
-
-
-def _default_offline() -> Provider:
-    from cvagents.offline.provider import OfflineProvider  # written by the lead
-
-    return OfflineProvider()
 
 
 def build_provider(
@@ -210,13 +203,14 @@ def build_provider(
     ledger: CostLedger | None = None,
     pricing: Mapping[str, Any] | None = None,
     budgets: Any = None,
-    offline_provider: Provider | None = None,
+    offline_provider: Provider,
     warnings: list[str] | None = None,
     retry_sleep: Callable[[float], None] | None = None,
 ) -> ManagedProvider:
     """The provider ``agent_name`` talks to, per its ``AgentConfig`` and the ``CallDefaults``.
 
-    ``mode="offline"`` puts the agent on ``offline_provider``. ``keys``: a ``KeyStore`` (default:
+    ``offline_provider``: the built-in rule-based team (``cvagents.offline``, a layer above this
+    one, so the caller passes it in); ``mode="offline"`` puts the agent on it. ``keys``: a ``KeyStore`` (default:
     a fresh one over the environment / ``.env`` / Colab) or any mapping. ``budgets`` default to
     the ledger's. Warnings (a missing key) are logged, appended to ``warnings`` if given, and
     kept on the result's ``.warnings``. ``retry_sleep`` replaces ``time.sleep`` between retries
@@ -230,7 +224,7 @@ def build_provider(
         if warnings is not None:
             warnings.append(msg)
 
-    offline = offline_provider if offline_provider is not None else _default_offline()
+    offline = offline_provider
     if budgets is None and ledger is not None:
         budgets = ledger.budgets
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -39,8 +38,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from cvagents.clock import stopwatch
 from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
+from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
 
 NAME = "gemini"
 API_VERSION = "v1beta"
@@ -137,12 +137,12 @@ def classify(exc: BaseException) -> Failure:
             retry_after = _retry_info_delay(exc.details)
         status = exc.code if isinstance(exc.code, int) else None
         detail = exc.message or (exc.status or "")
-        return Failure("http", status=status, retry_after_s=retry_after, detail=str(detail))
+        return Failure(FailureKind.HTTP, status=status, retry_after_s=retry_after, detail=str(detail))
     if isinstance(exc, httpx2.TimeoutException):
-        return Failure("timeout", detail="request timed out")
+        return Failure(FailureKind.TIMEOUT, detail="request timed out")
     if isinstance(exc, (httpx2.TransportError, ConnectionError)):
-        return Failure("connection", detail=type(exc).__name__)
-    return Failure("other", detail=f"{type(exc).__name__}: {exc}")
+        return Failure(FailureKind.CONNECTION, detail=type(exc).__name__)
+    return Failure(FailureKind.OTHER, detail=f"{type(exc).__name__}: {exc}")
 
 
 def _retry_info_delay(details: Any) -> float | None:
@@ -221,7 +221,7 @@ class GeminiProvider(SDKProvider):
 
     def complete(self, request: LLMRequest) -> LLMResult:
         params = self.build_params(request)
-        t0 = time.perf_counter()
+        sw = stopwatch()
         resp = call_with_retry(
             lambda: self._client.models.generate_content(**params),
             classify=classify,
@@ -231,7 +231,7 @@ class GeminiProvider(SDKProvider):
             timeout_s=self.timeout_s,
             secrets=(self._key,),
         )
-        return self.parse(resp, time.perf_counter() - t0)
+        return self.parse(resp, sw.elapsed())
 
     def parse(self, resp: types.GenerateContentResponse, latency_s: float) -> LLMResult:
         texts: list[str] = []

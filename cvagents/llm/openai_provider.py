@@ -31,14 +31,23 @@ end_turn/tool_use/max_tokens.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
 
-from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from cvagents.llm.retry import Failure, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.clock import stopwatch
+from cvagents.llm.base import (
+    LLMRequest,
+    LLMResult,
+    Message,
+    ProviderConfigError,
+    SDKProvider,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
 
 NAME = "openai"
 PLACEHOLDER_KEY = "no-key-required"  # a local server ignores it; the SDK insists on a value
@@ -105,17 +114,17 @@ def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[
 
 def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.APITimeoutError):
-        return Failure("timeout", detail="request timed out")
+        return Failure(FailureKind.TIMEOUT, detail="request timed out")
     if isinstance(exc, openai.APIConnectionError):
-        return Failure("connection", detail=type(exc.__cause__ or exc).__name__)
+        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__)
     if isinstance(exc, openai.APIStatusError):
         return Failure(
-            "http",
+            FailureKind.HTTP,
             status=exc.status_code,
             retry_after_s=parse_retry_after(exc.response.headers),
             detail=_body_message(exc.body) or exc.response.reason_phrase or "",
         )
-    return Failure("other", detail=f"{type(exc).__name__}: {exc}")
+    return Failure(FailureKind.OTHER, detail=f"{type(exc).__name__}: {exc}")
 
 
 def _body_message(body: object) -> str | None:
@@ -153,7 +162,7 @@ class OpenAIProvider(SDKProvider):
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         if not api_key:
             if not base_url:
-                raise ValueError("openai: an API key is required unless base_url names a local server")
+                raise ProviderConfigError("openai: an API key is required unless base_url names a local server")
             api_key = PLACEHOLDER_KEY
         self._key = api_key
         self.base_url = base_url
@@ -190,7 +199,7 @@ class OpenAIProvider(SDKProvider):
 
     def complete(self, request: LLMRequest) -> LLMResult:
         params = self.build_params(request)
-        t0 = time.perf_counter()
+        sw = stopwatch()
         resp = call_with_retry(
             (lambda: self._client.chat.completions.create(**params, timeout=self.timeout_s))
             if self.use_create
@@ -209,7 +218,7 @@ class OpenAIProvider(SDKProvider):
             timeout_s=self.timeout_s,
             secrets=(self._key,) if self._key != PLACEHOLDER_KEY else (),
         )
-        return self.parse(resp, time.perf_counter() - t0)
+        return self.parse(resp, sw.elapsed())
 
     def parse(self, resp: Any, latency_s: float) -> LLMResult:
         choices = resp.choices or []

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from cvagents.llm.base import ProviderError
@@ -36,32 +37,41 @@ def is_retryable_status(status: int | None) -> bool:
     return status is not None and (status in RETRYABLE_STATUS or 500 <= status <= 599)
 
 
+class FailureKind(StrEnum):
+    """What went wrong with one attempt."""
+
+    HTTP = "http"  # the server answered with an error status (``Failure.status``)
+    TIMEOUT = "timeout"  # no answer within the call's timeout
+    CONNECTION = "connection"  # the server could not be reached, or dropped the connection
+    OTHER = "other"  # anything else (a malformed response, a bug in the SDK): never retried
+
+
 @dataclass(frozen=True)
 class Failure:
-    """One failed attempt, as the provider classified it.
+    """One failed attempt, as the provider classified it (``status`` is set for ``HTTP``)."""
 
-    ``kind``: ``"http"`` (``status`` set), ``"timeout"``, ``"connection"`` or ``"other"``.
-    """
-
-    kind: str
+    kind: FailureKind
     status: int | None = None
     retry_after_s: float | None = None
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FailureKind(self.kind))  # a plain "http" is accepted too
+
     @property
     def retryable(self) -> bool:
-        if self.kind in ("timeout", "connection"):
+        if self.kind in (FailureKind.TIMEOUT, FailureKind.CONNECTION):
             return True
-        if self.kind == "http":
+        if self.kind is FailureKind.HTTP:
             return is_retryable_status(self.status)
         return False
 
     def describe(self) -> str:
-        if self.kind == "http":
+        if self.kind is FailureKind.HTTP:
             return f"HTTP {self.status}"
-        if self.kind == "timeout":
+        if self.kind is FailureKind.TIMEOUT:
             return "timed out"
-        if self.kind == "connection":
+        if self.kind is FailureKind.CONNECTION:
             return "connection failed"
         return "failed"
 
@@ -77,7 +87,7 @@ class ProviderCallError(ProviderError):
         model: str,
         status: int | None,
         attempts: int,
-        kind: str,
+        kind: FailureKind,
         retryable: bool,
     ):
         super().__init__(message)
@@ -212,7 +222,7 @@ def _final_error(
     failure: Failure, provider: str, model: str, attempts: int, timeout_s: float | None, secrets: tuple[str, ...]
 ) -> ProviderCallError:
     what = failure.describe()
-    if failure.kind == "timeout" and timeout_s is not None:
+    if failure.kind is FailureKind.TIMEOUT and timeout_s is not None:
         what = f"timed out after {timeout_s:g}s"
     plural = "attempt" if attempts == 1 else "attempts"
     if failure.retryable:
@@ -239,10 +249,3 @@ def _final_error(
         kind=failure.kind,
         retryable=failure.retryable,
     )
-
-
-def policy_from_config(max_retries: int, *, sleep: Callable[[float], None] | None = None) -> RetryPolicy:
-    p = RetryPolicy(max_retries=max_retries)
-    if sleep is not None:
-        p.sleep = sleep
-    return p

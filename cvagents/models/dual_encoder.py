@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cvagents.durability.atomic import atomic_write_bytes
+from cvagents.errors import CVAgentsError
 from cvagents.models.data import ALIASES
 
 FORMAT = "cvagents.dual_encoder/1"
@@ -28,7 +29,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CVAgentsError, ValueError):
     """A file is not a loadable dual-encoder checkpoint (names the file and what is wrong)."""
 
 

@@ -7,7 +7,7 @@ sklearn.metrics.ndcg_score).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 
@@ -57,6 +57,30 @@ def _dcg_at_k(scores: torch.Tensor, gains: torch.Tensor, k: int, ties: str) -> t
     last_avg = torch.where(at_last, gains, 0.0).sum(1, keepdim=True) / at_last.sum(1, keepdim=True)
     avg = torch.where(top_s == last, last_avg, avg)
     return (avg * disc).sum(1)
+
+
+@overload
+def ndcg_at_k(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    k: int = ...,
+    gain: Gain = ...,
+    *,
+    ties: Literal["average", "ignore"] = ...,
+    per_query: Literal[False] = ...,
+) -> float: ...
+
+
+@overload
+def ndcg_at_k(
+    scores: torch.Tensor,
+    relevance: torch.Tensor,
+    k: int = ...,
+    gain: Gain = ...,
+    *,
+    ties: Literal["average", "ignore"] = ...,
+    per_query: Literal[True],
+) -> torch.Tensor: ...
 
 
 def ndcg_at_k(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from cvagents.clock import stopwatch
 from cvagents.durability.atomic import atomic_write_bytes
 from cvagents.durability.hashing import sha256_file
 from cvagents.models import data
@@ -95,11 +95,12 @@ def train(variant: str = "v1", seed: int = 0, steps: int | None = None) -> tuple
         raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
     hp = {**VARIANTS[variant], **({"steps": steps} if steps is not None else {})}
     with deterministic():
-        t0 = time.perf_counter()
+        sw = stopwatch()
         images, attrs = data.generate_training(seed, TRAIN_IMAGES)
-        t_data = time.perf_counter() - t0
+        t_data = sw.elapsed()
         torch.manual_seed(data.derive_seed(seed, f"init:{variant}"))
-        model = DualEncoder(data.vocabulary()).to(memory_format=torch.channels_last)
+        # Module.to(memory_format=...) works at run time; torch's stubs do not list it.
+        model = DualEncoder(data.vocabulary()).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
         gen = torch.Generator().manual_seed(data.derive_seed(seed, f"batches:{variant}"))
         model.train()
@@ -126,7 +127,7 @@ def train(variant: str = "v1", seed: int = 0, steps: int | None = None) -> tuple
         "train_images": TRAIN_IMAGES,
         "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 5),
         "data_seconds": round(t_data, 3),
-        "train_seconds": round(time.perf_counter() - t0, 3),
+        "train_seconds": round(sw.elapsed(), 3),
         "num_threads": NUM_THREADS,
     }
     model.metadata = {"variant": variant, "seed": seed, "train": stats, "torch_version": str(torch.__version__)}
@@ -171,7 +172,7 @@ def create_artifacts(workspace: Path, variant: str = "v1", seed: int = 0) -> dic
     workspace = Path(workspace)
     research = workspace / "research"
     val_dir = workspace / "data" / "validation_set"
-    t0 = time.perf_counter()
+    sw = stopwatch()
     vs, val_created = ensure_validation_set(val_dir, seed)
     model, stats = train(variant, seed)
     ndcg = validation_ndcg(model, vs)
@@ -194,6 +195,6 @@ def create_artifacts(workspace: Path, variant: str = "v1", seed: int = 0) -> dic
         "validation_created": val_created,
         "evaluate_script": str(script),
         "train_seconds": stats["train_seconds"],
-        "total_seconds": round(time.perf_counter() - t0, 3),
+        "total_seconds": round(sw.elapsed(), 3),
         "validation_ndcg_at_10": round(ndcg, 6),
     }

@@ -1,5 +1,6 @@
-"""The offline provider's planning team: each role's contribution and the moderator's plan,
-computed by rules from the state snapshot (``cvagents.rollout.state.snapshot``), in the role's voice.
+"""The offline moderator's plan: decisions, go/no-go, risks and the prioritised actions,
+computed by rules from the state snapshot (``cvagents.rollout.state.snapshot``). The other
+roles' words are in ``voices``.
 
 Deterministic: the same snapshot always gives the same words.
 """
@@ -18,25 +19,16 @@ STAGE_WORDS = {
 }
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if v < 10 else f"{v:.2f}"
     if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
     return "—" if v is None else str(v)
 
 
-def _bullets(items: list[str]) -> str:
-    return "\n".join(f"- {i}" for i in items)
-
-
-def _gates(state: dict) -> list[dict]:
+def gates_of(state: dict) -> list[dict]:
     return (state.get("current") or {}).get("gates") or []
-
-
-def _last_exec_line(state: dict) -> str:
-    le = state["last_execution"]
-    return f"{len(le['succeeded'])} succeeded, {len(le['failed'])} failed, {len(le['refused'])} refused"
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -241,7 +233,7 @@ def plan(state: dict) -> dict:
         failed = [g for g in gates if g["status"] == "fail"]
         waiting = ro.get("awaiting_approval")
         if verdict == "fail":
-            names = ", ".join(f"{g['gate']}={_fmt(g['value'])} (needs {g['threshold']})" for g in failed)
+            names = ", ".join(f"{g['gate']}={fmt(g['value'])} (needs {g['threshold']})" for g in failed)
             decisions.append({"decision": f"Roll back {stage} and investigate", "rationale": f"gate failed: {names}"})
             actions += [
                 _act(
@@ -363,7 +355,7 @@ def plan(state: dict) -> dict:
     for d in (ro.get("recent_decisions") or [])[-3:]:
         if d.get("kind") == "rollback" and d.get("outcome") == "rolled_back":
             risks.append(f"Automatic rollback by the rollout controller: {d.get('reason')}")
-    cross = [_cross_pollination(state)]
+    cross = [cross_pollination(state)]
     return {"decisions": decisions, "go_no_go": go, "risks": risks, "cross_pollination": cross, "actions": actions}
 
 
@@ -371,159 +363,9 @@ def _artifact_name(state: dict) -> str:
     return (state["artifacts"]["model"] or "research/v1_production.pth").rsplit("/", 1)[-1]
 
 
-def _cross_pollination(state: dict) -> str:
+def cross_pollination(state: dict) -> str:
     m = (state.get("current") or {}).get("metrics") or {}
     if m.get("latency_p95_ms") is not None and state["thresholds"].get("latency_p95_ms_max") is not None:
         head = state["thresholds"]["latency_p95_ms_max"] - m["latency_p95_ms"]
         return f"V1 → V2: P95 headroom is {head:.1f} ms; V2 re-ranking research may spend up to half of it."
     return "V1 → V2: no V1 measurements yet; V2 research priorities stay as they are until shadow metrics exist."
-
-
-# ---------------------------------------------------------------------------- the voices
-
-
-def _status_line(state: dict) -> str:
-    cur = state.get("current")
-    if not cur:
-        return "nothing is deployed yet"
-    return f"{cur['version']} is live in {cur['stage']} (gates: {cur['verdict']})"
-
-
-def agenda(state: dict, meeting_id: str) -> str:
-    """The moderator's opening: built from the state, the same for every provider."""
-    lines = [f"Meeting {meeting_id} (planning meeting {state['meeting_number']}).", "", "Agenda:"]
-    lines.append(f"1. Rollout stage: {_status_line(state)}.")
-    ro = state.get("rollout") or {}
-    if ro.get("awaiting_approval"):
-        w = ro["awaiting_approval"]
-        lines.append(f"   - awaiting human approval for {w['stage']}: `{w['command']}`")
-    elif ro.get("reason"):
-        lines.append(f"   - rollout controller: {ro['reason']}")
-    for d in (ro.get("recent_decisions") or [])[-3:]:
-        if d.get("kind") == "rollback":
-            lines.append(f"   - rollout controller decision ({d.get('time')}): {d.get('reason')}")
-    lines.append(f"2. Last execution phase: {_last_exec_line(state)}.")
-    for key in ("failed", "refused"):
-        for a in state["last_execution"][key][:5]:
-            lines.append(f"   - {key}: {a['action']} — {a.get('error') or a.get('reason') or ''}")
-    gates = _gates(state)
-    if gates:
-        lines.append("3. Metrics against the gates:")
-        lines += [f"   - {g['gate']}: {_fmt(g['value'])} (needs {g['threshold']}) → {g['status']}" for g in gates]
-    else:
-        lines.append("3. Metrics against the gates: no measurements for a live version yet.")
-    lines.append(f"4. Open actions: {len(state['open_actions'])}; failed actions: {len(state['failed_actions'])}.")
-    lines.append(
-        f"5. Decide: go/no-go for {state.get('next_stage') or 'production watch'}, risks, V1 → V2 notes, and the next actions."
-    )
-    return "\n".join(lines)
-
-
-def contribution(role: str, state: dict) -> str:
-    fn = VOICES.get(role, _generic)
-    body, recs = fn(state)
-    return f"(offline provider, rule-based: no LLM was called)\n\n{body}\n\nRecommended actions:\n{_bullets(recs)}"
-
-
-def _pre_architect(state: dict):
-    rows = []
-    for stage in state["stages_order"]:
-        s = state["stages"].get(stage)
-        rows.append(f"- {stage}: {s['version'] + ' (sha256 ' + s['sha256'][:12] + ')' if s else 'empty'}")
-    body = "Deployment topology as it stands:\n" + "\n".join(rows)
-    body += "\nEach stage holds versioned copies and an atomic pointer; a rollback is a pointer swap."
-    cur = state.get("current")
-    if not state["artifacts"]["model"]:
-        recs = ["Create the V1 artifacts before any deployment is planned."]
-    elif not cur:
-        recs = ["Deploy V1.0 to the shadow stage first; no stage may be skipped."]
-    else:
-        recs = [f"Keep {cur['stage']} as the only stage that changes this cycle."]
-    return body, recs
-
-
-def _data_analyst(state: dict):
-    gates = _gates(state)
-    if not gates:
-        return "No metrics exist for a live version, so no gate can be judged: every gate is inconclusive.", [
-            "Evaluate the live version on data/validation_set before any decision."
-        ]
-    lines = [f"| {g['gate']} | {_fmt(g['value'])} | {g['threshold']} | {g['status']} |" for g in gates]
-    body = "Metrics against the thresholds:\n\n| gate | value | threshold | status |\n|---|---|---|---|\n" + "\n".join(
-        lines
-    )
-    bad = [g["gate"] for g in gates if g["status"] != "pass"]
-    recs = [f"Resolve {', '.join(bad)} before promotion."] if bad else ["All gates pass: the data supports promotion."]
-    return body, recs
-
-
-def _tech_analysis(state: dict):
-    m = (state.get("current") or {}).get("metrics")
-    if not m:
-        return "No latency or ranking measurements yet; the technical risk is unknown, not low.", [
-            "Measure latency P50/P95/P99 and NDCG@10 with its confidence interval."
-        ]
-    ci = m.get("ndcg_at_10_ci95") or [None, None]
-    body = (
-        f"Ranking: NDCG@10 {_fmt(m.get('ndcg_at_10'))}, 95% CI {_fmt(ci)}, recall@10 {_fmt(m.get('recall_at_10'))}, MRR {_fmt(m.get('mrr'))}.\n"
-        f"Latency per query: P50 {_fmt(m.get('latency_p50_ms'))} ms, P95 {_fmt(m.get('latency_p95_ms'))} ms, P99 {_fmt(m.get('latency_p99_ms'))} ms."
-    )
-    recs = ["Keep the P95 measurement per version so regressions are visible."]
-    if ci[0] is not None and ci[1] is not None and ci[1] - ci[0] > 0.05:
-        recs.append("The NDCG interval is wide; gather more queries before relying on it.")
-    return body, recs
-
-
-def _critic(state: dict):
-    cur = state.get("current")
-    failed_gates = [g for g in _gates(state) if g["status"] == "fail"]
-    le = state["last_execution"]
-    if failed_gates:
-        g = failed_gates[0]
-        item = (
-            f"the {cur['stage']} stage serves a version that FAILS {g['gate']} ({_fmt(g['value'])} vs {g['threshold']})"
-        )
-        rec = f"Roll back {cur['stage']} now; do not promote."
-    elif le["refused"]:
-        a = le["refused"][0]
-        item = f"an action was refused by the rollout controller: {a['action']} ({a.get('reason', '')})"
-        rec = "Plan only steps that the gates allow."
-    elif state["failed_actions"]:
-        a = state["failed_actions"][0]
-        item = f"a failed action is still open: {a['action']} ({a.get('error', 'no detail')})"
-        rec = "Fix or retry the failed action before building on it."
-    elif cur and cur["verdict"] == "inconclusive":
-        missing = [g["gate"] for g in cur["gates"] if g["status"] == "inconclusive"]
-        item = f"{cur['stage']} has unproven gates ({', '.join(missing)}); silence is not a pass"
-        rec = "Gather the missing evidence before any go decision."
-    elif not cur:
-        item = "nothing is deployed, so every claim about this model is untested"
-        rec = "Get the model into shadow and measure it."
-    else:
-        item = f"the rollback path of {cur['stage']} has only been drilled, never exercised under load"
-        rec = "Keep the rollback drill before every promotion."
-    return f"The riskiest open item: {item}.", [rec]
-
-
-def _cotrr_team(state: dict):
-    m = (state.get("current") or {}).get("metrics")
-    if not m or m.get("latency_p95_ms") is None or state["thresholds"].get("latency_p95_ms_max") is None:
-        return "Nothing to optimise until latency is measured.", [
-            "Measure latency first; optimisation follows measurement."
-        ]
-    head = state["thresholds"]["latency_p95_ms_max"] - m["latency_p95_ms"]
-    body = f"Latency headroom against the P95 objective: {head:.1f} ms. A lightweight CoTRR re-ranker over the top-10 fits if it costs under {head / 2:.1f} ms per query."
-    return body, [_cross_pollination(state)]
-
-
-def _generic(state: dict):
-    return f"State: {_status_line(state)}.", ["Follow the moderator's plan."]
-
-
-VOICES = {
-    "pre_architect": _pre_architect,
-    "data_analyst": _data_analyst,
-    "tech_analysis": _tech_analysis,
-    "critic": _critic,
-    "cotrr_team": _cotrr_team,
-}

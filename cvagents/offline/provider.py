@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
+from typing import Any
 
-from cvagents.llm.base import LLMRequest, LLMResult, ToolCall, Usage
-from cvagents.offline import planning as offline_planning
+from cvagents.clock import stopwatch
+from cvagents.llm.base import LLMRequest, LLMResult, Provider, ToolCall, Usage
+from cvagents.offline import voices
+from cvagents.offline.planning import plan
 
 MODEL = "offline-rules-v1"
 
@@ -60,8 +62,10 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     def create():
         return "create_v1_artifacts", {"variant": "degraded" if "degraded" in text else "v1"}
 
+    script_path, script_args = (script.group(1), script.group(2).split()) if script else ("", [])
+
     def run_script():
-        return "run_python_script", {"path": script.group(1), "args": script.group(2).split()}
+        return "run_python_script", {"path": script_path, "args": script_args}
 
     def deploy():
         return "deploy_model", {
@@ -78,7 +82,7 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
 
     def replay():
         minutes = re.search(r"(\d+(?:\.\d+)?)\s*(?:simulated\s+)?min(?:ute)?s?\b", text)
-        args = {"stage": stages[0] if stages else "shadow"}
+        args: dict[str, Any] = {"stage": stages[0] if stages else "shadow"}
         if minutes:
             args["minutes"] = float(minutes.group(1))
         return "replay_traffic", args
@@ -122,21 +126,21 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     return None
 
 
-class OfflineProvider:
+class OfflineProvider(Provider):
     name = "offline"
 
     def __init__(self, model: str = MODEL):
         self.model = model
 
     def complete(self, request: LLMRequest) -> LLMResult:
-        t0 = time.perf_counter()
+        sw = stopwatch()
         state = request.context.get("state", {})
         calls: tuple[ToolCall, ...] = ()
         stop = "end_turn"
         if request.purpose == "synthesis":
-            text = json.dumps(offline_planning.plan(state), indent=2, ensure_ascii=False)
+            text = json.dumps(plan(state), indent=2, ensure_ascii=False)
         elif request.purpose == "contribution":
-            text = offline_planning.contribution(request.agent, state)
+            text = voices.contribution(request.agent, state)
         else:
             text, calls = self._act(request)
             stop = "tool_use" if calls else "end_turn"
@@ -147,7 +151,7 @@ class OfflineProvider:
             usage=Usage(_tokens(prompt), _tokens(text) if text else 1, 0),
             model=self.model,
             provider=self.name,
-            latency_s=time.perf_counter() - t0,
+            latency_s=sw.elapsed(),
             stop_reason=stop,
         )
 

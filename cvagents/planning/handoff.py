@@ -16,12 +16,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cvagents.durability.atomic import atomic_write_json
+from cvagents.errors import CVAgentsError
 
 Priority = Literal["high", "medium", "low"]
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
 
-class HandoffError(ValueError):
+class HandoffError(CVAgentsError, ValueError):
     """The handoff file (or a synthesis) does not follow the action schema."""
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from cvagents.llm.base import LLMRequest, LLMResult, Message, Usage
-from cvagents.offline.planning import agenda as build_agenda
+from cvagents.clock import stopwatch
+from cvagents.llm.base import LLMRequest, LLMResult, Message, Provider, Purpose, Usage
 from cvagents.offline.provider import OfflineProvider
+from cvagents.offline.voices import agenda as build_agenda
 from cvagents.planning import handoff as hf
 from cvagents.planning.team import Agent, Teams
 
@@ -55,11 +56,18 @@ class Speech:
     error: str | None = None
 
 
+class MeetingStatus(StrEnum):
+    """How a meeting ended (``meeting_completed`` records and the planning summary carry it)."""
+
+    COMPLETED = "completed"  # a synthesis passed the action schema; its actions are the new handoff
+    FAILED = "failed"  # no synthesis passed the schema: the previous handoff stands
+
+
 @dataclass
 class MeetingOutcome:
     meeting_id: str
     number: int
-    status: str  # "completed" | "failed"
+    status: MeetingStatus
     agenda: str
     speeches: list[Speech]
     synthesis: hf.Synthesis | None
@@ -92,7 +100,7 @@ class Meeting:
         max_actions: int = 20,
         rounds: int = 1,
         synthesis_retries: int = 2,
-        fallback_moderator=None,
+        fallback_moderator: Provider | None = None,
         max_tokens: int = 1500,
         record: Recorder | None = None,
         memo: ResponseMemo | None = None,
@@ -101,7 +109,7 @@ class Meeting:
         self.max_actions = max_actions
         self.rounds = rounds
         self.synthesis_retries = synthesis_retries
-        self.fallback = fallback_moderator or OfflineProvider()
+        self.fallback: Provider = fallback_moderator or OfflineProvider()
         self.max_tokens = max_tokens
         self.record = record or (lambda kind, data: None)
         self.memo = memo or (lambda agent, purpose, h: None)
@@ -109,13 +117,19 @@ class Meeting:
 
     # ------------------------------------------------------------------ one call
     def _ask(
-        self, agent: Agent, purpose: str, messages: list[Message], state: dict, meeting_id: str, provider=None
+        self,
+        agent: Agent,
+        purpose: Purpose,
+        messages: list[Message],
+        state: dict,
+        meeting_id: str,
+        provider: Provider | None = None,
     ) -> Speech:
         provider = provider or agent.provider
         req = LLMRequest(
             agent=agent.name,
             role=agent.config.role,
-            purpose=purpose,  # type: ignore[arg-type]
+            purpose=purpose,
             system=agent.system_prompt,
             messages=tuple(messages),
             max_tokens=agent.config.max_tokens or self.max_tokens,
@@ -145,8 +159,8 @@ class Meeting:
                 agent.name,
                 purpose,
                 "",
-                getattr(provider, "name", "?"),
-                getattr(provider, "model", "?"),
+                provider.name,
+                provider.model,
                 Usage(),
                 0.0,
                 error=str(e),
@@ -159,7 +173,7 @@ class Meeting:
 
     # ------------------------------------------------------------------ the meeting
     def hold(self, meeting_id: str, number: int, timestamp: str, state: dict, earlier: list[str]) -> MeetingOutcome:
-        t0 = time.perf_counter()
+        sw = stopwatch()
         agenda = build_agenda(state, meeting_id)
         state_json = json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False)
         history = "\n".join(f"- {s}" for s in earlier) or "- (this is the first meeting)"
@@ -194,13 +208,15 @@ class Meeting:
         ask = SYNTHESIS_ASK.format(max_actions=self.max_actions, owners=", ".join(sorted(self.owners)))
         messages = [Message("user", f"{base}\n## Contributions\n{contributions}\n\n{ask}")]
         synthesis, notes = self._synthesise(messages, state, meeting_id, speeches, absent)
-        outcome_status = "completed" if synthesis else "failed"
+        outcome_status = MeetingStatus.COMPLETED if synthesis else MeetingStatus.FAILED
         h = hf.build_handoff(synthesis, meeting_id, timestamp, number) if synthesis else None
         return MeetingOutcome(
-            meeting_id, number, outcome_status, agenda, speeches, synthesis, h, absent, time.perf_counter() - t0, notes
+            meeting_id, number, outcome_status, agenda, speeches, synthesis, h, absent, sw.elapsed(), notes
         )
 
-    def _synthesise(self, messages, state, meeting_id, speeches, absent):
+    def _synthesise(
+        self, messages: list[Message], state: dict, meeting_id: str, speeches: list[Speech], absent: dict[str, str]
+    ) -> tuple[hf.Synthesis | None, list[str]]:
         notes: list[str] = []
         moderator = self.teams.moderator
         for provider, label in ((moderator.provider, "moderator"), (self.fallback, "fallback moderator")):

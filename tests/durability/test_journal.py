@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cvagents.durability.journal import Journal, JournalError, apply_retention
+from cvagents.durability.journal import Journal, JournalError
+from cvagents.durability.retention import apply_retention
 
 REPO = Path(__file__).resolve().parents[2]
 

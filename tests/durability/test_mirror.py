@@ -14,9 +14,10 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from waiting import wait_for
 
-from cvagents.durability import mirror as sync
+from cvagents.durability import folder_target
 from cvagents.durability.journal import Journal
-from cvagents.durability.mirror import MANIFEST_NAME, Mirror, RestoreError, restore
+from cvagents.durability.mirror import MANIFEST_NAME, Mirror
+from cvagents.durability.restore import RestoreError, restore
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_copies_only_what_changed(ws, tmp_path, incremental):
     assert_mirror_matches(sources, target)
 
 
-@pytest.mark.skipif(sync._renameat2 is None, reason="needs renameat2 (Linux)")
+@pytest.mark.skipif(not folder_target.CAN_EXCHANGE, reason="needs renameat2 (Linux)")
 def test_growing_segment_is_double_buffered_on_local_folders(ws, tmp_path):
     j, sources = ws
     target = tmp_path / "drive"

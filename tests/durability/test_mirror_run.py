@@ -16,7 +16,8 @@ from resume_helpers import coordinator, records, seed
 from waiting import wait_for
 
 from cvagents.durability.journal import Journal
-from cvagents.durability.mirror import MANIFEST_NAME, restore
+from cvagents.durability.mirror import MANIFEST_NAME
+from cvagents.durability.restore import restore
 from cvagents.runner import mirror_to_restore
 from cvagents.ui.status import collect_status, format_status
 

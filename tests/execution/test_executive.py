@@ -1,31 +1,16 @@
 """The executive's tool loop: status from what the tools did, refusals fed back, step bound."""
 
+from fakes import ScriptedProvider
+
 from cvagents.config import CoordinationConfig, Settings
 from cvagents.execution.executive import Executive
 from cvagents.execution.tools import ToolContext, default_registry
-from cvagents.llm.base import LLMResult, ToolCall, Usage
 from cvagents.offline.provider import OfflineProvider
 from cvagents.planning.handoff import HandoffAction
 from cvagents.planning.team import build_teams
 from cvagents.workspace import Workspace
 
-
-class Script:
-    """A provider that plays back a list of answers (tool calls or text)."""
-
-    name, model = "scripted", "script-1"
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.requests = []
-
-    def complete(self, request):
-        self.requests.append(request)
-        a = self.answers.pop(0) if self.answers else "RESULT: succeeded — nothing more"
-        calls = tuple(ToolCall(f"c{i}", n, args) for i, (n, args) in enumerate(a)) if isinstance(a, list) else ()
-        return LLMResult(
-            "" if calls else a, calls, Usage(1, 1), self.model, self.name, 0.0, "tool_use" if calls else "end_turn"
-        )
+DONE = "RESULT: succeeded — nothing more"  # the answer once the script has run out
 
 
 def executive(tmp_path, project_root, provider, steps=6):
@@ -49,9 +34,10 @@ ACTION = HandoffAction(
 
 
 def test_tool_loop_runs_tools_and_returns_results(tmp_path, project_root):
-    p = Script(
+    p = ScriptedProvider(
         [("deploy_model", {"model_path": "research/v1_production.pth", "stage": "shadow"})],
         "RESULT: succeeded — deployed",
+        otherwise=DONE,
     )
     ex, ws = executive(tmp_path, project_root, p)
     run = ex.carry_out(ACTION, "m", {})
@@ -62,7 +48,7 @@ def test_tool_loop_runs_tools_and_returns_results(tmp_path, project_root):
 
 
 def test_invented_tool_is_refused_and_told_to_the_model(tmp_path, project_root):
-    p = Script([("sudo", {"cmd": "rm -rf /"})], "RESULT: failed — refused")
+    p = ScriptedProvider([("sudo", {"cmd": "rm -rf /"})], "RESULT: failed — refused", otherwise=DONE)
     ex, ws = executive(tmp_path, project_root, p)
     run = ex.carry_out(ACTION, "m", {})
     assert run.status == "refused" and "unknown tool 'sudo'" in run.summary()["reason"]
@@ -70,15 +56,17 @@ def test_invented_tool_is_refused_and_told_to_the_model(tmp_path, project_root):
 
 
 def test_claimed_success_without_effect_is_not_success(tmp_path, project_root):
-    p = Script(
-        [("deploy_model", {"model_path": "research/missing.pth", "stage": "shadow"})], "RESULT: succeeded — all good"
+    p = ScriptedProvider(
+        [("deploy_model", {"model_path": "research/missing.pth", "stage": "shadow"})],
+        "RESULT: succeeded — all good",
+        otherwise=DONE,
     )
     ex, ws = executive(tmp_path, project_root, p)
     assert ex.carry_out(ACTION, "m", {}).status == "failed"
 
 
 def test_step_bound(tmp_path, project_root):
-    p = Script(*[[("check_files", {})]] * 10)
+    p = ScriptedProvider(*[[("check_files", {})]] * 10, otherwise=DONE)
     ex, ws = executive(tmp_path, project_root, p, steps=3)
     run = ex.carry_out(ACTION, "m", {})
     assert run.status == "failed" and "3 tool steps" in run.error and len(p.requests) == 3

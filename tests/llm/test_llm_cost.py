@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from llm_servers import FakeOffline, LLMServer, Reply, Sleeps, error, make_request, openai_completion  # noqa: E402
+from llm_servers import LLMServer, Reply, Sleeps, error, fake_offline, make_request, openai_completion  # noqa: E402
 
 from cvagents.config import AgentConfig, Budgets, CallDefaults, Price  # noqa: E402
 from cvagents.llm.base import Message, ProviderError, Usage  # noqa: E402
@@ -178,7 +178,7 @@ def agent(model="gpt-big", fallback="gpt-small", **kw):
 def test_tiny_budget_drops_to_fallback_then_offline():
     budget = 0.01
     ledger = CostLedger(Budgets(per_meeting_usd=budget), today=lambda: "2030-01-01")
-    offline = FakeOffline()
+    offline = fake_offline()
     with LLMServer(
         "openai", default=Reply(body=openai_completion("ok", prompt_tokens=16, completion_tokens=50))
     ) as srv:
@@ -201,7 +201,7 @@ def test_tiny_budget_drops_to_fallback_then_offline():
     assert "gpt-big" not in models_called  # never made: its worst case passes the budget
     assert models_called and set(models_called) == {"gpt-small"}
     assert providers[: len(models_called)] == ["openai"] * len(models_called)
-    assert providers[len(models_called) :] == ["offline"] * (20 - len(models_called)) and len(offline.calls) > 0
+    assert providers[len(models_called) :] == ["offline"] * (20 - len(models_called)) and len(offline.requests) > 0
     assert ledger.spent(meeting_id="m-0001") <= budget
     assert len(ledger.calls(meeting_id="m-0001")) == 20  # offline calls are recorded too, at $0
     assert {c.cost_usd for c in ledger.calls() if c.provider == "offline"} == {0.0}
@@ -218,7 +218,7 @@ def test_tiny_budget_drops_to_fallback_then_offline():
 
 def test_day_budget_applies_without_a_meeting_and_no_call_is_made():
     ledger = CostLedger(Budgets(per_day_usd=0.0), today=lambda: "2030-01-01")
-    offline = FakeOffline()
+    offline = fake_offline()
     with LLMServer("openai") as srv:
         p = build_provider(
             "ops_commander",
@@ -245,7 +245,7 @@ def test_meeting_from_request_context():
         keys={},
         ledger=ledger,
         pricing=PRICING,
-        offline_provider=FakeOffline(),
+        offline_provider=fake_offline(),
     )
     res = p.complete(make_request(context={"meeting_id": "m-ctx"}))
     assert res.provider == "offline"
@@ -264,7 +264,7 @@ def test_failed_call_releases_its_reservation():
             keys={"OPENAI_API_KEY": "sk-test-budget-0123456789"},
             ledger=ledger,
             pricing=PRICING,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
         )
         with ledger.meeting("m1"), pytest.raises(ProviderError):
             p.complete(make_request())
@@ -287,7 +287,7 @@ def test_real_call_cost_is_recorded():
             keys={"OPENAI_API_KEY": "sk-test-budget-0123456789"},
             ledger=ledger,
             pricing=PRICING,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
         )
         p.complete(make_request())
     (rec,) = ledger.calls()

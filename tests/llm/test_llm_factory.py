@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llm_servers import (  # noqa: E402
-    FakeOffline,
     LLMServer,
     Reply,
     anthropic_message,
+    fake_offline,
     gemini_response,
     make_request,
     openai_completion,
@@ -49,7 +49,7 @@ def cfg(provider="anthropic", model="claude-sonnet", fallback="claude-haiku", **
 
 
 def test_no_key_falls_back_to_offline_with_a_warning(caplog):
-    offline, warnings, ledger = FakeOffline(), [], CostLedger(today=lambda: "d")
+    offline, warnings, ledger = fake_offline(), [], CostLedger(today=lambda: "d")
     with caplog.at_level(logging.WARNING, logger="cvagents.llm.factory"):
         p = build_provider(
             "data_analyst",
@@ -67,7 +67,7 @@ def test_no_key_falls_back_to_offline_with_a_warning(caplog):
     assert "data_analyst" in warnings[0] and "ANTHROPIC_API_KEY" in warnings[0] and "offline" in warnings[0]
     assert warnings[0] in caplog.text
     res = p.complete(make_request(agent="data_analyst"))
-    assert res.text == "offline answer" and len(offline.calls) == 1
+    assert res.text == "offline answer" and len(offline.requests) == 1
     (rec,) = ledger.calls()
     assert (rec.agent, rec.provider, rec.model, rec.cost_usd) == ("data_analyst", "offline", "offline-rules-v1", 0.0)
 
@@ -80,7 +80,7 @@ def test_strict_without_key_is_an_error():
             CallDefaults(),
             keys={},
             strict=True,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
         )
     msg = str(ei.value)
     assert isinstance(ei.value, ProviderError)
@@ -88,13 +88,13 @@ def test_strict_without_key_is_an_error():
 
 
 def test_strict_with_key_builds_the_real_provider():
-    p = build_provider("data_analyst", cfg(), CallDefaults(), keys=KEYS, strict=True, offline_provider=FakeOffline())
+    p = build_provider("data_analyst", cfg(), CallDefaults(), keys=KEYS, strict=True, offline_provider=fake_offline())
     assert (p.name, p.model) == ("anthropic", "claude-sonnet")
     assert p.warnings == []
 
 
 def test_offline_mode_ignores_keys():
-    offline = FakeOffline()
+    offline = fake_offline()
     p = build_provider(
         "critic", cfg("openai", "gpt-4-turbo"), CallDefaults(), mode="offline", keys=KEYS, offline_provider=offline
     )
@@ -102,7 +102,7 @@ def test_offline_mode_ignores_keys():
 
 
 def test_agent_configured_offline():
-    offline = FakeOffline()
+    offline = fake_offline()
     p = build_provider(
         "critic",
         cfg("offline", "offline-rules-v1", None),
@@ -123,7 +123,7 @@ def test_agent_configured_offline():
     ],
 )
 def test_chain_is_model_then_fallback_then_offline(provider, model, cls):
-    offline = FakeOffline()
+    offline = fake_offline()
     p = build_provider("a", cfg(provider, model, "cheap-model"), CallDefaults(), keys=KEYS, offline_provider=offline)
     assert [type(x) for x in p.chain[:2]] == [cls, cls]
     assert [x.model for x in p.chain] == [model, "cheap-model", "offline-rules-v1"]
@@ -132,7 +132,7 @@ def test_chain_is_model_then_fallback_then_offline(provider, model, cls):
 
 def test_call_settings_from_agent_then_defaults():
     defaults = CallDefaults(timeout_s=33, max_retries=5, max_tokens=900)
-    p = build_provider("a", cfg(timeout_s=7, max_tokens=123), defaults, keys=KEYS, offline_provider=FakeOffline())
+    p = build_provider("a", cfg(timeout_s=7, max_tokens=123), defaults, keys=KEYS, offline_provider=fake_offline())
     first = p.chain[0]
     assert (first.timeout_s, first.retry_policy.max_retries, first.max_tokens_cap) == (7, 5, 123)
     assert p.chain[1].timeout_s == 7 and p.chain[1].max_tokens_cap == 123
@@ -147,7 +147,7 @@ def test_custom_key_variable():
             cfg("openai", "gpt-x", None, base_url=srv.base_url, api_key_env="TEAM_OPENAI_KEY"),
             CallDefaults(),
             keys=keys,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
         )
         p.complete(make_request())
         assert srv.requests[0].header("authorization") == "Bearer sk-team-key-0123456789"
@@ -160,7 +160,7 @@ def test_custom_key_variable_missing_means_offline():
         cfg(api_key_env="TEAM_ANTHROPIC_KEY"),
         CallDefaults(),
         keys=KEYS,
-        offline_provider=FakeOffline(),
+        offline_provider=fake_offline(),
         warnings=warnings,
     )
     assert p.name == "offline" and "TEAM_ANTHROPIC_KEY" in warnings[0]
@@ -176,7 +176,7 @@ def test_local_openai_compatible_server_needs_no_key():
             CallDefaults(),
             keys={},
             strict=True,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
             warnings=warnings,
         )
         res = p.complete(make_request())
@@ -198,7 +198,7 @@ def test_base_url_from_env_or_dotenv(provider, model, env, body, tmp_path):
         srv.push(Reply(body=body))
         (tmp_path / ".env").write_text(f"{env}={srv.base_url}\n")
         keys = KeyStore(environ=KEYS, dotenv_path=tmp_path / ".env", colab=False)
-        p = build_provider("a", cfg(provider, model, None), CallDefaults(), keys=keys, offline_provider=FakeOffline())
+        p = build_provider("a", cfg(provider, model, None), CallDefaults(), keys=keys, offline_provider=fake_offline())
         assert p.complete(make_request()).text == "via keys"
 
 
@@ -207,10 +207,10 @@ def test_default_keystore_reads_the_environment(monkeypatch, tmp_path):
     for n in KEYS:
         monkeypatch.delenv(n, raising=False)
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    p = build_provider("a", cfg(), CallDefaults(), offline_provider=FakeOffline())
+    p = build_provider("a", cfg(), CallDefaults(), offline_provider=fake_offline())
     assert p.name == "offline"
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env-0123456789")
-    p = build_provider("a", cfg(), CallDefaults(), offline_provider=FakeOffline())
+    p = build_provider("a", cfg(), CallDefaults(), offline_provider=fake_offline())
     assert p.name == "anthropic"
 
 
@@ -225,7 +225,7 @@ def test_every_real_call_is_recorded_with_its_cost():
             keys=KEYS,
             ledger=ledger,
             pricing=PRICING,
-            offline_provider=FakeOffline(),
+            offline_provider=fake_offline(),
         )
         with ledger.meeting("m-7"):
             p.complete(make_request())
@@ -242,7 +242,7 @@ def test_provider_errors_propagate():
                 body={"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
             )
         )
-        p = build_provider("a", cfg(base_url=srv.base_url), CallDefaults(), keys=KEYS, offline_provider=FakeOffline())
+        p = build_provider("a", cfg(base_url=srv.base_url), CallDefaults(), keys=KEYS, offline_provider=fake_offline())
         with pytest.raises(ProviderError, match="HTTP 401"):
             p.complete(make_request())
 
@@ -258,7 +258,7 @@ def test_unpriced_model_under_a_budget_is_flagged():
         keys={},
         ledger=CostLedger(Budgets(per_meeting_usd=1.0)),
         pricing=PRICING,
-        offline_provider=FakeOffline(),
+        offline_provider=fake_offline(),
         warnings=warnings,
     )
     assert p.name == "openai"

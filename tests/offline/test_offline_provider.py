@@ -268,6 +268,6 @@ def test_automatic_rollbacks_reach_the_agenda_and_the_risks():
     p = plan(s)
     assert "ndcg_at_10 0.51" in p["decisions"][0]["rationale"]
     assert any("Automatic rollback" in r for r in p["risks"])
-    from cvagents.offline.planning import agenda
+    from cvagents.offline.voices import agenda
 
     assert "rollout controller decision (t): rolled back shadow" in agenda(s, "m")

@@ -7,43 +7,33 @@ import sys
 import time
 from datetime import datetime
 
+from fakes import ScriptedProvider, synthesis_json
+
 from cvagents.clock import ManualClock
 from cvagents.config import Settings
 from cvagents.durability.journal import Journal
-from cvagents.offline.provider import OfflineProvider
 from cvagents.planning.team import build_teams
 from cvagents.run.coordinator import Coordinator, RunOptions
 
 
-class PlanOf(OfflineProvider):
+def plan_of(n):
     """The offline provider, except that the moderator plans ``n`` file checks."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def complete(self, request):
-        if request.purpose != "synthesis":
-            return super().complete(request)
-        res = super().complete(request)
-        actions = [
-            {
-                "action": f"Check that the essential files exist (check {i}).",
-                "owner": "infra_guardian",
-                "priority": "low",
-                "estimated_duration": "1min",
-                "success_criteria": "reported",
-            }
-            for i in range(self.n)
-        ]
-        return type(res)(
-            json.dumps({"decisions": [], "actions": actions}), (), res.usage, res.model, res.provider, 0.0, "end_turn"
-        )
+    actions = [
+        {
+            "action": f"Check that the essential files exist (check {i}).",
+            "owner": "infra_guardian",
+            "priority": "low",
+            "estimated_duration": "1min",
+            "success_criteria": "reported",
+        }
+        for i in range(n)
+    ]
+    return ScriptedProvider.as_offline().always(synthesis_json(actions), purpose="synthesis")
 
 
 def run(tmp_path, n_actions, meetings=2):
     settings = Settings(__import__("pathlib").Path(__file__).resolve().parents[2])
-    teams = build_teams(settings, lambda name, cfg: PlanOf(n_actions))
+    teams = build_teams(settings, lambda name, cfg: plan_of(n_actions))
     c = Coordinator(settings, tmp_path / "ws", RunOptions(meetings=meetings, console=False), teams, clock=ManualClock())
     try:
         result = c.run()

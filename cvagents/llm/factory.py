@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
+from cvagents.errors import CVAgentsError
 from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderError, SDKProvider
 from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
 from cvagents.llm.retry import RetryPolicy
@@ -38,7 +39,7 @@ BASE_URL_ENV = {
 }
 
 
-class MissingKeyError(ProviderError):
+class MissingKeyError(ProviderError, CVAgentsError):
     """``strict`` mode: an agent's provider has no API key."""
 
 

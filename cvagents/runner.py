@@ -79,10 +79,11 @@ def run_system(
     if resume_from:
         _mirror_session(resume_from)  # an id that would name a folder outside the workspace: refused now
     root = _workspace_folder(workspace)
-    with WorkspaceLock(root):  # one run per workspace, from before its session exists to its end
+    own_names = [a.api_key_env for a in settings.meeting.agents.values() if a.api_key_env]
+    # one run per workspace, from before its session exists to its end; the keys out of the
+    # environment before any agent or script starts
+    with WorkspaceLock(root), keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names]):
         keys = KeyStore(dotenv_path=settings.project_root / ".env")
-        own_names = [a.api_key_env for a in settings.meeting.agents.values() if a.api_key_env]
-        keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names])
         clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
         restored_session = None
         if resume_from:

@@ -10,7 +10,7 @@ Where a key comes from, first match wins:
 Standard names: ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, ``GOOGLE_API_KEY`` (or
 ``GEMINI_API_KEY``). An agent's ``api_key_env`` names another variable looked up the same way.
 
-Keys live only in memory. A run calls ``keep_keys_in_memory()`` first: the keys leave the
+Keys live only in memory. A run holds them in ``with keep_keys_in_memory():`` — they leave the
 process's environment, so no process it starts (a script, an evaluator) inherits them or reads
 them from ``/proc/<pid>/environ``; ``KeyStore`` still finds them, and the providers get them from
 it explicitly.
@@ -29,7 +29,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -175,28 +176,43 @@ def install_log_redaction(target: logging.Logger | logging.Handler | None = None
 
 #: keys moved out of this process's environment by ``keep_keys_in_memory`` (name -> value)
 _held: dict[str, str] = {}
+_holders = 0  # blocks inside keep_keys_in_memory (runs in this process)
+_held_lock = threading.Lock()
 
 
-def keep_keys_in_memory(names: Iterable[str] = STANDARD_KEY_NAMES) -> list[str]:
-    """Move the keys ``names`` out of this process's environment into memory, where ``KeyStore``
-    (over ``os.environ``) still finds them, and return the names moved.
+@contextmanager
+def keep_keys_in_memory(names: Iterable[str] = STANDARD_KEY_NAMES) -> Iterator[list[str]]:
+    """For the duration of the block (a run), the keys ``names`` live in memory only: they leave
+    this process's environment, ``KeyStore`` (over ``os.environ``) still finds them. Yields the
+    names moved. When the last such block ends, they go back into ``os.environ``, so the process
+    (a notebook kernel, a test) is left as it was found.
 
     Removing a variable from ``os.environ`` only drops it from the environment that children
     inherit: the ``NAME=value`` bytes the process started with stay where
-    ``/proc/<pid>/environ`` shows them to any process of the same user — a script this run
+    ``/proc/<pid>/environ`` shows them to any process of the same user — a script the run
     starts, reading its parent's. So the string is overwritten there too (Linux, through libc's
-    ``environ``; elsewhere only ``os.environ`` is cleared)."""
+    ``environ``; elsewhere only ``os.environ`` is cleared), and is not put back there."""
+    global _holders
     moved = []
-    for name in dict.fromkeys(names):
-        value = os.environ.get(name)
-        if not value:
-            continue
-        register_secret(value)
-        with _lock:
+    with _held_lock:
+        _holders += 1
+        for name in dict.fromkeys(names):
+            value = os.environ.get(name)
+            if not value:
+                continue
+            register_secret(value)
             _held[name] = value
-        _wipe_from_environment(name)
-        moved.append(name)
-    return moved
+            _wipe_from_environment(name)
+            moved.append(name)
+    try:
+        yield moved
+    finally:
+        with _held_lock:
+            _holders -= 1
+            if _holders == 0:
+                for name, value in _held.items():
+                    os.environ.setdefault(name, value)
+                _held.clear()
 
 
 def _environment_entries(name: str) -> list[tuple[int, int]]:

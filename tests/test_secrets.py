@@ -278,8 +278,9 @@ def test_redact_value_returns_clean_values_as_they_are():
 
 
 def test_keys_leave_the_process_environment_but_not_the_key_store(tmp_path):
-    """In a real process started with a key: after keep_keys_in_memory the key store still finds
-    it, and neither os.environ, a child's environment nor /proc/<pid>/environ holds it."""
+    """In a real process started with a key: inside keep_keys_in_memory the key store still finds
+    it, and neither os.environ, a child's environment nor /proc/<pid>/environ holds it; after,
+    os.environ holds it again (the process is left as found), /proc still does not."""
     key = "sk-proj-HELDINMEMORY0123456789abcdef"
     child = (
         "import os, sys; "
@@ -290,11 +291,12 @@ def test_keys_leave_the_process_environment_but_not_the_key_store(tmp_path):
 import os, subprocess, sys
 from cvagents.secrets import KeyStore, keep_keys_in_memory
 assert open('/proc/self/environ', 'rb').read().count({key!r}.encode()) == 1
-moved = keep_keys_in_memory()
-store = KeyStore(dotenv_path=None, colab=False)
-print(moved, store.key_for('openai') == {key!r}, store.source('OPENAI_API_KEY'), 'OPENAI_API_KEY' in os.environ)
-print({key!r}.encode() in open('/proc/self/environ', 'rb').read())
-print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout.strip())
+with keep_keys_in_memory() as moved:
+    store = KeyStore(dotenv_path=None, colab=False)
+    print(moved, store.key_for('openai') == {key!r}, store.source('OPENAI_API_KEY'), 'OPENAI_API_KEY' in os.environ)
+    print({key!r}.encode() in open('/proc/self/environ', 'rb').read())
+    print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout.strip())
+print(os.environ.get('OPENAI_API_KEY') == {key!r}, {key!r}.encode() in open('/proc/self/environ', 'rb').read())
 """
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(OPENAI_API_KEY=key, CVAGENTS_CANARY="seen")
@@ -304,4 +306,18 @@ print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, tex
         "['OPENAI_API_KEY'] True environment False",
         "False",  # wiped from the block /proc reads
         "False True False",  # the child read its parent's environment (the canary), found no key
+        "True False",  # after the run: back in os.environ, not in the block /proc reads
     ]
+
+
+def test_keys_come_back_when_the_last_run_in_the_process_ends(monkeypatch):
+    """Two runs in one process (a notebook kernel): the keys stay out until both have ended."""
+    monkeypatch.setenv("CVAGENTS_TEST_API_KEY", "test-key-value-0123456789")
+    with secrets.keep_keys_in_memory(["CVAGENTS_TEST_API_KEY"]) as moved:
+        assert moved == ["CVAGENTS_TEST_API_KEY"] and "CVAGENTS_TEST_API_KEY" not in os.environ
+        with secrets.keep_keys_in_memory(["CVAGENTS_TEST_API_KEY"]) as again:
+            assert again == [] and KeyStore(dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY")
+        assert "CVAGENTS_TEST_API_KEY" not in os.environ
+        assert KeyStore(dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY") == "test-key-value-0123456789"
+    assert os.environ["CVAGENTS_TEST_API_KEY"] == "test-key-value-0123456789"
+    assert KeyStore(environ={}, dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY") is None

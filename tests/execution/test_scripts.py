@@ -139,11 +139,10 @@ from cvagents.execution.tools import ToolContext, default_registry
 from cvagents.secrets import KeyStore, keep_keys_in_memory
 from cvagents.workspace import Workspace
 KeyStore(dotenv_path=None, colab=False)  # the run's key store: it knows the key
-if {keep_in_memory}:
-    keep_keys_in_memory()
 cfg = CoordinationConfig()
 ctx = ToolContext(Workspace.from_config(Path({str(ws.root)!r}), cfg), cfg, action_key="m#peek")
-o = default_registry().call(ctx, "run_python_script", {{"path": "research/peek.py"}})
+with keep_keys_in_memory(() if {not keep_in_memory} else ("OPENAI_API_KEY",)):
+    o = default_registry().call(ctx, "run_python_script", {{"path": "research/peek.py"}})
 print(json.dumps(o.as_dict()))
 """
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}

@@ -30,8 +30,8 @@ class HandoffError(CVAgentsError, ValueError):
 # within ``meeting.max_actions`` stays a few dozen KB (agents and records read it whole).
 ACTION_MAX_CHARS = 1000
 SHORT_FIELD_MAX_CHARS = 80
-# Larger than any handoff within the limits above: a bigger file is refused unread.
-HANDOFF_MAX_BYTES = 1 << 20
+# Far larger than any handoff within the limits above (a few dozen KB): a bigger file is refused unread.
+HANDOFF_MAX_BYTES = 8 << 20
 # A refusal names at most this many problems (then how many more), so it stays one short line.
 _PROBLEMS_SHOWN = 3
 

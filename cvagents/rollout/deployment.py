@@ -59,6 +59,7 @@ def install(stage_dir: Path, source: Path, *, source_label: str, action_id: str,
     n = len(versions(stage_dir)) + 1
     version = f"v{n:04d}_{sha[:8]}"
     vdir = stage_dir / "versions" / version
+    created = not vdir.exists()
     vdir.mkdir(parents=True, exist_ok=True)
     tmp = vdir / (source.name + PARTIAL)
     try:
@@ -69,6 +70,11 @@ def install(stage_dir: Path, source: Path, *, source_label: str, action_id: str,
         tmp.replace(vdir / source.name)
     except BaseException:  # a full disk, a read error, a kill signal: no half-copied artifact stays
         tmp.unlink(missing_ok=True)
+        if created:
+            try:
+                vdir.rmdir()  # nor the empty version folder made for it
+            except OSError:
+                pass
         raise
     crashpoint("deploy:after_copy")
     manifest = {

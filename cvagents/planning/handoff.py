@@ -39,9 +39,7 @@ _PROBLEMS_SHOWN = 3
 class PlannedAction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    action: str = Field(
-        min_length=8, max_length=ACTION_MAX_CHARS, description="a complete description, not a fragment"
-    )
+    action: str = Field(min_length=8, max_length=ACTION_MAX_CHARS, description="a complete description, not a fragment")
     owner: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
     priority: Priority
     estimated_duration: str = Field(min_length=1, max_length=SHORT_FIELD_MAX_CHARS)
@@ -118,9 +116,7 @@ def _first_few(problems: list[str]) -> str:
 
 
 def _explain(e: ValidationError) -> str:
-    return _first_few(
-        [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()]
-    )
+    return _first_few([f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()])
 
 
 def _too_many(raw: object, max_actions: int) -> str | None:

@@ -61,7 +61,11 @@ def test_a_key_in_an_answer_or_a_tool_result_reaches_no_file_no_log_and_no_agent
             "purpose": "synthesis",
             "reply": synthesis_json([action], [{"decision": f"Proceed; key {KEY}", "rationale": "x"}]),
         },
-        {"agent": "infra_guardian", "purpose": "action", "reply": [["run_python_script", {"path": "research/leak.py"}]]},
+        {
+            "agent": "infra_guardian",
+            "purpose": "action",
+            "reply": [["run_python_script", {"path": "research/leak.py"}]],
+        },
         {"agent": "infra_guardian", "purpose": "action", "reply": f"RESULT: succeeded — it printed {KEY}"},
     ]
     p, requests = scripted_cli(

@@ -163,10 +163,12 @@ class Executive:
         messages: list[Message] = [
             Message(
                 "user",
-                f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
-                f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
-                f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
-                "Carry the action out with your tools, then give your RESULT line.",
+                redact(
+                    f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
+                    f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
+                    f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
+                    "Carry the action out with your tools, then give your RESULT line."
+                ),
             )
         ]
         specs = self.registry.specs()

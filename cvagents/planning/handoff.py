@@ -80,11 +80,11 @@ class Synthesis(BaseModel):
 class Handoff(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: str
-    meeting_id: str
+    timestamp: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
+    meeting_id: str = Field(min_length=1, max_length=SHORT_FIELD_MAX_CHARS)  # in every action id and record
     actions: list[HandoffAction]
     count: int
-    source: str
+    source: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
 
     @model_validator(mode="after")
     def _consistent(self) -> Handoff:

@@ -49,6 +49,7 @@ def handoff(n: int, **kw) -> dict:
         (json.dumps(handoff(2, action="x" * 5000)).encode(), "actions.0.action: String should have at most 1000"),
         (json.dumps(handoff(20, owner="nobody")).encode(), "; and 17 more"),
         (b" " * (hf.HANDOFF_MAX_BYTES + 1), f"expected at most {hf.HANDOFF_MAX_BYTES} bytes"),
+        (json.dumps({**handoff(1), "meeting_id": "m" * 100_000}).encode(), "meeting_id: String should have at most 80"),
     ],
 )
 def test_a_hand_written_handoff_beyond_the_limits_is_refused_in_one_line_naming_it(tmp_path, content, says):

@@ -1,13 +1,23 @@
-"""``cvagents``: run the autonomous system, check on it, make its model."""
+"""``cvagents``: run the autonomous system, check on it, make its model.
+
+A failure the user can act on ends as one line on stderr, ``error: <path>: <what>``, and exit
+code 2: every ``CVAgentsError`` (a bad config or option, a workspace in use, a damaged journal
+...) and the environment's failures — an ``OSError`` (permission denied, disk full, a missing
+path), a file that is not UTF-8 or not JSON. Anything else is a bug and shows as one, with its
+traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from cvagents.config import ConfigError
+from cvagents.errors import CVAgentsError
+from cvagents.secrets import redact
 
 
 def cmd_run(args) -> int:
@@ -35,12 +45,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_rebuild_reports(args) -> int:
-    from cvagents.config import Settings, default_project_root
+    from cvagents.config import Settings, check_session_id, default_project_root
     from cvagents.run.rebuild import rebuild_reports
 
     settings = Settings(
         Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
     )
+    if args.session is not None:
+        check_session_id(args.session, "--session")
     print(json.dumps(rebuild_reports(Path(args.workspace), args.session, settings=settings)))
     return 0
 
@@ -219,12 +231,52 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except ConfigError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except CVAgentsError as e:
+        return _fail(str(e), e.exit_code)
+    except OSError as e:
+        return _fail(_describe_os_error(e))
+    except UnicodeDecodeError as e:
+        return _fail(f"{_path_of(e) or '(a file)'}: not UTF-8 text ({e.reason} at byte {e.start})")
+    except json.JSONDecodeError as e:
+        return _fail(f"{_path_of(e) or '(a file)'}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    """``error: <message>`` on one line of stderr, with any key in it redacted."""
+    print("error: " + " ".join(redact(message).splitlines()), file=sys.stderr)
+    return code
+
+
+def _describe_os_error(e: OSError) -> str:
+    what = e.strerror or str(e)
+    if e.filename is not None:
+        where = os.fsdecode(e.filename) + (f" -> {os.fsdecode(e.filename2)}" if e.filename2 is not None else "")
+    else:
+        where = _path_of(e) or "(the workspace)"
+    return f"{where}: {what}"
+
+
+def _path_of(e: BaseException) -> str | None:
+    """The file a failure was about, when the error does not say (a decoding error, a write to a
+    full disk through a descriptor): the innermost frame of its traceback that holds a path, an
+    open file, or an object with a ``path``/``directory`` names it. Readers that know their
+    file should say it in their own error; this is the fallback."""
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for name, value in frame.f_locals.items():
+            if name == "self":
+                value = getattr(value, "path", None) or getattr(value, "directory", None) or value
+            if isinstance(value, PurePath):
+                return str(value)
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                return str(value.name)  # type: ignore[attr-defined]
+            if name in ("path", "filename", "file") and isinstance(value, str):
+                return value
+    return None
 
 
 if __name__ == "__main__":

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal, cast
 
 from cvagents.clock import Clock, ManualClock
-from cvagents.config import AgentConfig, Settings, default_project_root
+from cvagents.config import (
+    AgentConfig,
+    ConfigError,
+    Settings,
+    check_run_options,
+    check_session_id,
+    default_project_root,
+)
+from cvagents.durability.lock import WorkspaceLock
 from cvagents.llm.cost import CostLedger
-from cvagents.llm.factory import build_provider
+from cvagents.llm.factory import ManagedProvider, build_provider
 from cvagents.offline.provider import OfflineProvider
 from cvagents.planning.team import build_teams
 from cvagents.run.coordinator import Coordinator, RunOptions, install_sigint
-from cvagents.secrets import KeyStore
+from cvagents.secrets import STANDARD_KEY_NAMES, KeyStore, keep_keys_in_memory
+
+RunMode = Literal["configured", "offline"]
 
 
 def run_system(
@@ -49,51 +62,71 @@ def run_system(
     ``start_time`` (ISO 8601) starts a new session's simulated clock there; ``manual_clock``:
     steps take no simulated time and the schedule runs as fast as the machine allows (tests,
     benchmarks).
+
+    Everything it is given is checked before anything is created (a ``ConfigError`` naming the
+    file and key, or the option). The run holds the workspace lock throughout: a second run on
+    the same workspace is refused (``WorkspaceInUse``). The API keys leave this process's
+    environment before any agent or script starts (``secrets.keep_keys_in_memory``): the
+    providers get them from the key store; no process the run starts can read them.
     """
     settings = Settings(Path(project_root or default_project_root()), meeting_config, coordination_config)
     if provider not in ("configured", "offline"):
-        raise ValueError(f"provider: expected 'configured' or 'offline', got {provider!r}")
+        raise ConfigError(f"--provider: expected 'configured' or 'offline', got {provider!r}")
+    check_run_options(meetings=meetings, time_scale=time_scale)
+    if session_id is not None:
+        check_session_id(session_id)
     start = _parse_start(start_time)
-    clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
-    restored_session = None
     if resume_from:
-        from cvagents.durability.session import restore_from_mirror
-        from cvagents.workspace import Workspace
+        _mirror_session(resume_from)  # an id that would name a folder outside the workspace: refused now
+    root = _workspace_folder(workspace)
+    own_names = [a.api_key_env for a in settings.meeting.agents.values() if a.api_key_env]
+    # one run per workspace, from before its session exists to its end; the keys out of the
+    # environment before any agent or script starts
+    with WorkspaceLock(root), keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names]):
+        keys = KeyStore(dotenv_path=settings.project_root / ".env")
+        clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
+        restored_session = None
+        if resume_from:
+            from cvagents.durability.session import restore_from_mirror
+            from cvagents.workspace import Workspace
 
-        extra = restore_from_mirror(resume_from, Workspace.from_config(Path(workspace), settings.coordination))
-        restored_session = extra.get("session_id")
-        mirror_to = mirror_to or resume_from
-    ledger = CostLedger(settings.meeting.budgets)
-    teams = build_teams(
-        settings, provider_factory(settings, provider, strict=strict, ledger=ledger, stop=clock.stop_event)
-    )
-    coord = Coordinator(
-        settings,
-        Path(workspace),
-        RunOptions(
-            meetings=meetings,
-            time_scale=time_scale,
-            console=console,
-            new_session=new_session,
-            session_id=session_id or restored_session,
-            mirror_to=str(mirror_to) if mirror_to else None,
-            rebuild_reports=bool(resume_from),
-            from_mirror=str(resume_from) if resume_from else None,
-        ),
-        teams,
-        clock=clock,
-        ledger=ledger,
-    )
-    if handle_sigint:
-        install_sigint(coord.clock)
-    try:
-        return coord.run()
-    finally:
-        coord.close()
-        for agent in teams.all().values():
-            close = getattr(agent.provider, "close", None)
-            if close:
-                close()
+            extra = restore_from_mirror(resume_from, Workspace.from_config(root, settings.coordination))
+            restored_session = _mirror_session(resume_from, extra)
+            mirror_to = mirror_to or resume_from
+        ledger = CostLedger(settings.meeting.budgets)
+        make = provider_factory(
+            settings, cast(RunMode, provider), strict=strict, ledger=ledger, stop=clock.stop_event, keys=keys
+        )
+        teams = build_teams(settings, make)
+        try:
+            coord = Coordinator(
+                settings,
+                root,
+                RunOptions(
+                    meetings=meetings,
+                    time_scale=time_scale,
+                    console=console,
+                    new_session=new_session,
+                    session_id=session_id or restored_session,
+                    mirror_to=str(mirror_to) if mirror_to else None,
+                    rebuild_reports=bool(resume_from),
+                    from_mirror=str(resume_from) if resume_from else None,
+                ),
+                teams,
+                clock=clock,
+                ledger=ledger,
+            )
+            if handle_sigint:
+                install_sigint(coord.clock)
+            try:
+                return coord.run()
+            finally:
+                coord.close()
+        finally:
+            for agent in teams.all().values():
+                close = getattr(agent.provider, "close", None)
+                if close:
+                    close()
 
 
 def mirror_to_restore(
@@ -119,31 +152,65 @@ def mirror_to_restore(
     return str(mirror) if manifest and (manifest.get("extra") or {}).get("session_id") else None
 
 
+def _workspace_folder(workspace: Path | str) -> Path:
+    """The workspace folder, made if missing; a path that is a file is an OSError naming it."""
+    root = Path(workspace)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "the workspace is a file, not a folder", str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _mirror_session(mirror: str | Path, extra: dict[str, Any] | None = None) -> str | None:
+    """The session id a mirror's manifest names (``extra``: the manifest's, once restored),
+    checked: it becomes a folder name under the workspace."""
+    from cvagents.durability.session import mirror_manifest
+
+    if extra is None:
+        extra = (mirror_manifest(mirror) or {}).get("extra") or {}
+    sid = extra.get("session_id")
+    return None if sid is None else check_session_id(sid, f"{mirror}/MANIFEST.json: extra.session_id")
+
+
 def _parse_start(value: str | datetime | None) -> datetime | None:
     if value is None or value == "":
         return None
-    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    try:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"--start-time: expected an ISO 8601 time, e.g. 2025-01-01T00:00:00, got {value!r}") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def provider_factory(
-    settings: Settings, mode: str, *, strict: bool, ledger: CostLedger, stop: threading.Event | None = None, keys=None
-):
-    """Agent config → provider: budgets and costs through ``ledger``, keys from the environment,
-    a ``.env`` in the project root or Colab Secrets; retries wait on ``stop`` so Ctrl-C ends
-    them at once."""
+    settings: Settings,
+    mode: RunMode,
+    *,
+    strict: bool,
+    ledger: CostLedger,
+    stop: threading.Event | None = None,
+    keys: KeyStore | None = None,
+) -> Callable[[str, AgentConfig], ManagedProvider]:
+    """Agent config → provider: budgets and costs through ``ledger``, keys from ``keys`` (by
+    default a key store over the environment, a ``.env`` in the project root and Colab
+    Secrets); retries wait on ``stop`` so Ctrl-C ends them at once."""
     m = settings.meeting
-    keys = keys if keys is not None else KeyStore(dotenv_path=settings.project_root / ".env")
+    store = keys if keys is not None else KeyStore(dotenv_path=settings.project_root / ".env")
     offline = OfflineProvider()
-    sleep = (lambda s: stop.wait(s)) if stop is not None else None
+    sleep: Callable[[float], None] | None = None
+    if stop is not None:
+        event = stop
 
-    def make(name: str, cfg: AgentConfig):
+        def sleep(seconds: float) -> None:
+            event.wait(seconds)
+
+    def make(name: str, cfg: AgentConfig) -> ManagedProvider:
         return build_provider(
             name,
             cfg,
             m.defaults,
             mode=mode,
-            keys=keys,
+            keys=store,
             strict=strict,
             ledger=ledger,
             pricing=m.pricing,

@@ -10,20 +10,29 @@ Where a key comes from, first match wins:
 Standard names: ``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, ``GOOGLE_API_KEY`` (or
 ``GEMINI_API_KEY``). An agent's ``api_key_env`` names another variable looked up the same way.
 
-Keys live only in memory. Every value this module hands out is registered with ``redact``, which
-also masks anything shaped like a key (``sk-…``, ``sk-ant-…``, ``AIza…``, bearer tokens, key
-headers and ``key=`` query parameters). ``RedactingFilter`` applies it to log records.
+Keys live only in memory. A run holds them in ``with keep_keys_in_memory():`` — they leave the
+process's environment, so no process it starts (a script, an evaluator) inherits them or reads
+them from ``/proc/<pid>/environ``; ``KeyStore`` still finds them, and the providers get them from
+it explicitly.
+
+Every value this module hands out is registered with ``redact``, which also masks anything
+shaped like a key (``sk-…``, ``sk-ant-…``, ``AIza…``, bearer tokens, key headers and ``key=``
+query parameters). ``redact_value`` applies it to every string of a JSON-ready value (a tool
+result, an agent's answer) before it is journaled, written, mirrored, logged or sent to
+another agent; ``RedactingFilter`` applies it to log records.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 REDACTED = "[REDACTED]"
 
@@ -98,6 +107,30 @@ def redact(text: Any) -> str:
     return s
 
 
+_V = TypeVar("_V")
+
+
+def redact_value(value: _V) -> _V:
+    """``value`` — a JSON-ready value: dicts, lists, tuples, strings, numbers — with ``redact``
+    applied to every string in it, dict keys included. What holds nothing to redact comes back as
+    the very same object (no copy); anything else that is not a string or a container is
+    returned as it is."""
+    if isinstance(value, str):
+        clean = redact(value)
+        return value if clean == value else cast(_V, clean)
+    if isinstance(value, dict):
+        pairs = [(redact_value(k), redact_value(v)) for k, v in value.items()]
+        if all(k2 is k and v2 is v for (k, v), (k2, v2) in zip(value.items(), pairs)):
+            return value
+        return cast(_V, dict(pairs))
+    if isinstance(value, (list, tuple)):
+        items = [redact_value(v) for v in value]
+        if all(a is b for a, b in zip(value, items)):
+            return value
+        return cast(_V, tuple(items) if isinstance(value, tuple) else items)
+    return value
+
+
 class RedactingFilter(logging.Filter):
     """Redacts a log record's message (with its arguments merged in) and its exception text.
 
@@ -139,11 +172,80 @@ def install_log_redaction(target: logging.Logger | logging.Handler | None = None
     return f
 
 
+# --------------------------------------------------------------------------- keys in memory only
+
+#: keys moved out of this process's environment by ``keep_keys_in_memory`` (name -> value)
+_held: dict[str, str] = {}
+_holders = 0  # blocks inside keep_keys_in_memory (runs in this process)
+_held_lock = threading.Lock()
+
+
+@contextmanager
+def keep_keys_in_memory(names: Iterable[str] = STANDARD_KEY_NAMES) -> Iterator[list[str]]:
+    """For the duration of the block (a run), the keys ``names`` live in memory only: they leave
+    this process's environment, ``KeyStore`` (over ``os.environ``) still finds them. Yields the
+    names moved. When the last such block ends, they go back into ``os.environ``, so the process
+    (a notebook kernel, a test) is left as it was found.
+
+    Removing a variable from ``os.environ`` only drops it from the environment that children
+    inherit: the ``NAME=value`` bytes the process started with stay where
+    ``/proc/<pid>/environ`` shows them to any process of the same user — a script the run
+    starts, reading its parent's. So the string is overwritten there too (Linux, through libc's
+    ``environ``; elsewhere only ``os.environ`` is cleared), and is not put back there."""
+    global _holders
+    moved = []
+    with _held_lock:
+        _holders += 1
+        for name in dict.fromkeys(names):
+            value = os.environ.get(name)
+            if not value:
+                continue
+            register_secret(value)
+            _held[name] = value
+            _wipe_from_environment(name)
+            moved.append(name)
+    try:
+        yield moved
+    finally:
+        with _held_lock:
+            _holders -= 1
+            if _holders == 0:
+                for name, value in _held.items():
+                    os.environ.setdefault(name, value)
+                _held.clear()
+
+
+def _environment_entries(name: str) -> list[tuple[int, int]]:
+    """(address, length) of each ``NAME=...`` string in libc's ``environ``; [] where it cannot
+    be read."""
+    try:
+        environ = ctypes.POINTER(ctypes.c_void_p).in_dll(ctypes.CDLL(None), "environ")
+    except (OSError, ValueError, AttributeError):
+        return []
+    prefix = name.encode() + b"="
+    found = []
+    i = 0
+    while environ[i]:
+        addr = cast(int, environ[i])
+        entry = ctypes.string_at(addr)
+        if entry.startswith(prefix):
+            found.append((addr, len(entry)))
+        i += 1
+    return found
+
+
+def _wipe_from_environment(name: str) -> None:
+    entries = _environment_entries(name)
+    os.environ.pop(name, None)  # unsetenv: the entry leaves the array children inherit ...
+    for addr, length in entries:
+        ctypes.memset(addr, 0, length)  # ... and its bytes leave the block /proc reads
+
+
 def _colab_getter() -> Callable[[str], str | None] | None:
     """``google.colab.userdata.get`` wrapped to return None for a missing or denied secret, or
     None when not running in Colab."""
     try:
-        from google.colab import userdata  # type: ignore[import-not-found]
+        from google.colab import userdata
     except Exception:  # ImportError outside Colab
         return None
 
@@ -160,7 +262,8 @@ def _colab_getter() -> Callable[[str], str | None] | None:
 class KeyStore:
     """Looks keys up in the environment, then a ``.env`` file, then Colab Secrets.
 
-    ``environ`` defaults to ``os.environ`` (read at each lookup, never written);
+    ``environ`` defaults to ``os.environ`` (read at each lookup, never written) and the keys
+    ``keep_keys_in_memory`` moved out of it;
     ``dotenv_path`` defaults to ``./.env`` (``None`` disables it; a missing file is fine);
     ``colab`` is a ``name -> value | None`` function, by default Colab's ``userdata.get`` when
     ``google.colab`` is importable (``False`` disables it).
@@ -172,7 +275,8 @@ class KeyStore:
         dotenv_path: str | os.PathLike[str] | None | bool = True,
         colab: Callable[[str], str | None] | None | bool = True,
     ):
-        self._environ = os.environ if environ is None else environ
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._held = _held if environ is None else {}
         if dotenv_path is True:
             dotenv_path = Path.cwd() / ".env"
         self._dotenv: dict[str, str] = {}
@@ -204,7 +308,7 @@ class KeyStore:
         return self._lookup(name)[1]
 
     def _lookup(self, name: str) -> tuple[str | None, str | None]:
-        value = self._environ.get(name)
+        value = self._environ.get(name) or self._held.get(name)
         if value:
             register_secret(value)
             return value, "environment"
@@ -239,16 +343,8 @@ class KeyStore:
         return {n: s for n in STANDARD_KEY_NAMES if (s := self.source(n))}
 
     def __repr__(self) -> str:  # never show values; never prompts Colab
-        local = [n for n in STANDARD_KEY_NAMES if self._environ.get(n) or self._dotenv.get(n)]
+        local = [n for n in STANDARD_KEY_NAMES if self._environ.get(n) or self._held.get(n) or self._dotenv.get(n)]
         return f"KeyStore(keys={local})"
-
-
-def load_keys(
-    dotenv_path: str | os.PathLike[str] | None | bool = True,
-    environ: Mapping[str, str] | None = None,
-    colab: Callable[[str], str | None] | None | bool = True,
-) -> KeyStore:
-    return KeyStore(environ=environ, dotenv_path=dotenv_path, colab=colab)
 
 
 def colab_secrets_to_environ(
@@ -262,11 +358,11 @@ def colab_secrets_to_environ(
     papermill parameters (which are saved in the output notebook). Off Colab it copies nothing."""
     env = os.environ if environ is None else environ
     get = _colab_getter() if colab is True else (colab or None)
-    copied = []
+    copied: list[str] = []
     if get is None:
         return copied
     for name in names:
-        if env.get(name):
+        if env.get(name) or (environ is None and name in _held):
             continue
         value = get(name)
         if value:

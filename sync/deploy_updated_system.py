@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None, *, in_notebook: bool = False) -> int:
     )
     args = p.parse_args(argv)
     workspace = args.workspace or str(Path(args.project) / "workspace")
+    _import_project(Path(args.project).resolve())
+    from cvagents.errors import CVAgentsError
+
     try:
         result = deploy(
             args.project,
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None, *, in_notebook: bool = False) -> int:
             new_session=args.new_session,
             handle_sigint=not in_notebook,
         )
-    except ValueError as e:  # ConfigError is a ValueError: the message names the file and key
+    except CVAgentsError as e:  # a config or option error names file and key; a workspace in use, its run
         print(f"❌ {e}", file=sys.stderr)
         return 2
     return 0 if result.get("status") in ("finished", "stopped") else 1

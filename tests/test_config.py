@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import yaml
 
@@ -6,8 +8,11 @@ from cvagents.config import (
     PLANNING_ROLES,
     ConfigError,
     Settings,
+    check_run_options,
+    check_session_id,
     load_coordination_config,
     load_meeting_config,
+    valid_session_id,
 )
 
 
@@ -46,7 +51,7 @@ def test_shipped_configs_load(project_root):
 def _edit(path, fn):
     data = yaml.safe_load(path.read_text())
     fn(data)
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def test_wrong_type_names_file_key_and_expectation(config_copy):
@@ -101,3 +106,175 @@ def test_not_a_mapping(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_meeting_config(p)
     assert "expected a mapping" in str(e.value)
+
+
+# ------------------------------------------------------------- issue 12: invariants at load
+
+
+def _coord_error(config_copy, edit) -> str:
+    p = config_copy / "configs" / "autonomous_coordination.yaml"
+    _edit(p, edit)
+    with pytest.raises(ConfigError) as e:
+        load_coordination_config(p)
+    msg = str(e.value)
+    assert msg.startswith(str(p)) and "\n" not in msg
+    return msg
+
+
+def _reorder(d, names):
+    d["rollout"]["stages"] = {n: d["rollout"]["stages"][n] for n in names}
+
+
+@pytest.mark.parametrize(
+    "edit, key, expected",
+    [
+        # production first: the first deployment would serve every user with no gate passed
+        (
+            lambda d: _reorder(d, ["production", "shadow", "5_percent", "20_percent", "50_percent"]),
+            "rollout.stages.production.traffic",
+            "expected 0",
+        ),
+        (
+            lambda d: _reorder(d, ["shadow", "20_percent", "5_percent", "50_percent", "production"]),
+            "rollout.stages.5_percent.traffic",
+            "expected more than 20_percent's 0.2",
+        ),
+        (
+            lambda d: d["rollout"]["stages"]["20_percent"].__setitem__("traffic", 0.05),
+            "rollout.stages.20_percent.traffic",
+            "expected more than 5_percent's 0.05",
+        ),
+        (
+            lambda d: d["rollout"]["stages"].pop("production"),
+            "rollout.stages.50_percent.traffic",
+            "expected 1.0",
+        ),
+        (
+            lambda d: d["rollout"].__setitem__("stages", {"shadow": {"traffic": 0.0}}),
+            "rollout.stages",
+            "at least two stages",
+        ),
+    ],
+)
+def test_a_stage_plan_out_of_order_is_refused(config_copy, edit, key, expected):
+    msg = _coord_error(config_copy, edit)
+    assert f"{key}: " in msg and expected in msg
+
+
+@pytest.mark.parametrize("value", ["/etc", "../elsewhere", "reports/../../up", "~/x", ""])
+@pytest.mark.parametrize("key", ["sessions", "deployment", "log"])
+def test_layout_paths_stay_inside_the_workspace(config_copy, key, value):
+    msg = _coord_error(config_copy, lambda d: d["workspace"].__setitem__(key, value))
+    assert f"workspace.{key}: expected a path relative to the workspace and inside it" in msg
+    assert json.dumps(value) in msg
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda d: d["tools"].__setitem__("script_folders", ["research", "/usr/lib"]), "tools.script_folders"),
+        (lambda d: d["rollout"].__setitem__("artifact_folders", ["../models"]), "rollout.artifact_folders"),
+    ],
+)
+def test_folders_the_tools_use_stay_inside_the_workspace(config_copy, edit, key):
+    msg = _coord_error(config_copy, edit)
+    assert f"{key}: expected a path relative to the workspace" in msg
+
+
+def test_a_layout_inside_the_workspace_loads(config_copy):
+    p = config_copy / "configs" / "autonomous_coordination.yaml"
+    _edit(p, lambda d: d["workspace"].update({"sessions": "state/sessions", "research": "./models"}))
+    assert load_coordination_config(p).workspace.sessions == "state/sessions"
+
+
+def test_a_key_given_twice_names_both_lines(config_copy):
+    p = config_copy / "configs" / "autonomous_coordination.yaml"
+    lines = p.read_text().splitlines()
+    at = lines.index("  heartbeat_minutes: 5             # the Executive Team wakes every 5 minutes")
+    lines.insert(at + 2, "  heartbeat_minutes: 1")
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_coordination_config(p)
+    msg = str(e.value)
+    assert f"{p}: schedule.heartbeat_minutes: given twice (lines {at + 1} and {at + 3})" in msg
+    assert "expected each key once" in msg
+
+
+def test_a_nested_key_given_twice_in_meeting_yaml(tmp_path):
+    p = tmp_path / "meeting.yaml"
+    p.write_text("agents:\n  moderator:\n    team: planning\n    team: executive\n")
+    with pytest.raises(ConfigError) as e:
+        load_meeting_config(p)
+    assert "agents.moderator.team: given twice (lines 3 and 4)" in str(e.value)
+
+
+def test_unreadable_config_files_are_one_line_errors(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_bytes(b"agents:\n  moderator: \xff\xfe\n")
+    with pytest.raises(ConfigError) as e:
+        load_meeting_config(p)
+    assert str(e.value) == f"{p}: not UTF-8 text (byte 21); expected a YAML file"
+    p.write_text("agents: [1, 2\nother: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_meeting_config(p)
+    assert str(e.value).startswith(f"{p}: line ") and "not valid YAML" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_config_error_is_the_package_error_and_a_value_error():
+    from cvagents.errors import CVAgentsError
+
+    assert issubclass(ConfigError, CVAgentsError) and issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("20250101_000000_1a2b3c", True),
+        ("20251013_200000_ffffff", True),
+        ("../../etc", False),
+        ("20250101_000000_1a2b3c/../x", False),
+        ("20250101_000000_1A2B3C", False),
+        ("20250101_000000_1a2b3", False),
+        ("crash", False),
+        ("", False),
+        (None, False),
+        (20250101, False),
+    ],
+)
+def test_session_ids_must_match_the_generated_format(value, ok):
+    assert valid_session_id(value) is ok
+    if ok:
+        assert check_session_id(value) == value
+    else:
+        with pytest.raises(ConfigError) as e:
+            check_session_id(value, "MANIFEST.json: extra.session_id")
+        assert str(e.value).startswith("MANIFEST.json: extra.session_id: expected a session id")
+
+
+def test_generated_session_ids_are_valid():
+    """Ids made as the coordinator makes them (the clock's stamp, 6 hex digits) pass the check."""
+    import uuid
+    from datetime import datetime
+
+    from cvagents.clock import stamp
+
+    assert valid_session_id(f"{stamp(datetime(2025, 10, 13, 20, 0))}_{uuid.uuid4().hex[:6]}")
+
+
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"meetings": -1}, "--meetings"),
+        ({"meetings": 0}, "--meetings"),
+        ({"time_scale": 0}, "--time-scale"),
+        ({"time_scale": -600}, "--time-scale"),
+        ({"time_scale": float("nan")}, "--time-scale"),
+        ({"time_scale": float("inf")}, "--time-scale"),
+    ],
+)
+def test_run_numbers_are_checked(options, key):
+    with pytest.raises(ConfigError) as e:
+        check_run_options(**options)
+    assert str(e.value).startswith(f"{key}: expected")
+    check_run_options(meetings=1, time_scale=0.5)
+    check_run_options(meetings=None, time_scale=6000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import subprocess
 import sys
 import traceback
 import types
@@ -243,3 +244,80 @@ def test_echoed_key_never_in_provider_error(kind, status):
     for text in (str(e), repr(e), rendered, *map(str, e.args)):
         assert PLANTED not in text
     assert f"HTTP {status}" in str(e) and "Incorrect API key provided" in str(e)
+
+
+# ------------------------------------------------------- issue 12: one pass over any value
+
+
+def test_redact_value_walks_dicts_lists_and_strings():
+    planted = "plain-registered-value-31337"
+    register_secret(planted)
+    value = {
+        "stdout": f"found {planted} and sk-proj-AbCdEfGh12345678",
+        "nested": [{"text": "Authorization: Bearer tok_abcdefgh12345"}, ("AIzaSyD-0123456789abcdefGHIJ", 3)],
+        planted: True,  # a dict key is text too
+        "n": 1.5,
+        "ok": None,
+    }
+    out = secrets.redact_value(value)
+    flat = repr(out)
+    for s in (planted, "sk-proj-AbCdEfGh12345678", "tok_abcdefgh12345", "AIzaSyD-0123456789abcdefGHIJ"):
+        assert s not in flat
+    assert out["stdout"] == "found [REDACTED] and [REDACTED]"
+    assert out["nested"][1] == ("[REDACTED]", 3) and out["[REDACTED]"] is True
+    assert out["n"] == 1.5 and out["ok"] is None
+    assert planted in value["stdout"]  # the input is not changed in place
+
+
+def test_redact_value_returns_clean_values_as_they_are():
+    clean = {"result": ["deployed v0001 to shadow", {"ndcg_at_10": 0.81}], "args": ("--bootstrap", "100")}
+    assert secrets.redact_value(clean) is clean
+    assert secrets.redact_value("nothing here") == "nothing here"
+    path = Path("/tmp/x")
+    assert secrets.redact_value(path) is path  # not JSON text: left alone
+
+
+def test_keys_leave_the_process_environment_but_not_the_key_store(tmp_path):
+    """In a real process started with a key: inside keep_keys_in_memory the key store still finds
+    it, and neither os.environ, a child's environment nor /proc/<pid>/environ holds it; after,
+    os.environ holds it again (the process is left as found), /proc still does not."""
+    key = "sk-proj-HELDINMEMORY0123456789abcdef"
+    child = (
+        "import os, sys; "
+        "parent = open(f'/proc/{os.getppid()}/environ', 'rb').read(); "
+        f"print({key!r}.encode() in parent, b'CVAGENTS_CANARY=seen' in parent, {key!r} in os.environ.get('OPENAI_API_KEY', ''))"
+    )
+    driver = f"""
+import os, subprocess, sys
+from cvagents.secrets import KeyStore, keep_keys_in_memory
+assert open('/proc/self/environ', 'rb').read().count({key!r}.encode()) == 1
+with keep_keys_in_memory() as moved:
+    store = KeyStore(dotenv_path=None, colab=False)
+    print(moved, store.key_for('openai') == {key!r}, store.source('OPENAI_API_KEY'), 'OPENAI_API_KEY' in os.environ)
+    print({key!r}.encode() in open('/proc/self/environ', 'rb').read())
+    print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True).stdout.strip())
+print(os.environ.get('OPENAI_API_KEY') == {key!r}, {key!r}.encode() in open('/proc/self/environ', 'rb').read())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(OPENAI_API_KEY=key, CVAGENTS_CANARY="seen")
+    p = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "['OPENAI_API_KEY'] True environment False",
+        "False",  # wiped from the block /proc reads
+        "False True False",  # the child read its parent's environment (the canary), found no key
+        "True False",  # after the run: back in os.environ, not in the block /proc reads
+    ]
+
+
+def test_keys_come_back_when_the_last_run_in_the_process_ends(monkeypatch):
+    """Two runs in one process (a notebook kernel): the keys stay out until both have ended."""
+    monkeypatch.setenv("CVAGENTS_TEST_API_KEY", "test-key-value-0123456789")
+    with secrets.keep_keys_in_memory(["CVAGENTS_TEST_API_KEY"]) as moved:
+        assert moved == ["CVAGENTS_TEST_API_KEY"] and "CVAGENTS_TEST_API_KEY" not in os.environ
+        with secrets.keep_keys_in_memory(["CVAGENTS_TEST_API_KEY"]) as again:
+            assert again == [] and KeyStore(dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY")
+        assert "CVAGENTS_TEST_API_KEY" not in os.environ
+        assert KeyStore(dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY") == "test-key-value-0123456789"
+    assert os.environ["CVAGENTS_TEST_API_KEY"] == "test-key-value-0123456789"
+    assert KeyStore(environ={}, dotenv_path=None, colab=False).get("CVAGENTS_TEST_API_KEY") is None

@@ -18,7 +18,10 @@ from cvagents.durability.crashpoints import crashpoint
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # name the file being written, not the temp name nobody knows
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide reports and models from other readers
         with os.fdopen(fd, "wb") as f:

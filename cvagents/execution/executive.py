@@ -26,6 +26,7 @@ from cvagents.llm.base import LLMRequest, LLMResult, Message
 from cvagents.planning.handoff import HandoffAction, action_key, by_priority
 from cvagents.planning.meeting import prompt_hash
 from cvagents.planning.team import Agent
+from cvagents.secrets import redact, redact_value
 
 log = logging.getLogger("cvagents.execution.executive")
 
@@ -59,7 +60,8 @@ class _Direct:
         self.registry = registry
 
     def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
-        return self.registry.call(ctx, name, arguments)
+        outcome = self.registry.call(ctx, name, arguments)
+        return dataclasses.replace(outcome, result=redact_value(outcome.result))
 
     def response(self, agent: str, step: int, prompt_hash: str) -> LLMResult | None:
         return None
@@ -100,6 +102,13 @@ class ActionRun:
 def _result_text(o: ToolOutcome) -> str:
     text = json.dumps({"status": o.status, **o.result}, default=str)
     return text if len(text) <= RESULT_MAX_CHARS else text[:RESULT_MAX_CHARS] + "…"
+
+
+def redacted_answer(res: LLMResult) -> LLMResult:
+    """``res`` with every key in its text and tool-call arguments redacted: what is journaled,
+    logged, reported and sent on is this, never the raw answer."""
+    calls = tuple(dataclasses.replace(c, arguments=redact_value(c.arguments)) for c in res.tool_calls)
+    return dataclasses.replace(res, text=redact(res.text), tool_calls=calls)
 
 
 def action_status(outcomes: list[ToolOutcome], final_text: str) -> tuple[ActionStatus, str | None]:
@@ -154,10 +163,12 @@ class Executive:
         messages: list[Message] = [
             Message(
                 "user",
-                f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
-                f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
-                f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
-                "Carry the action out with your tools, then give your RESULT line.",
+                redact(
+                    f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
+                    f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
+                    f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
+                    "Carry the action out with your tools, then give your RESULT line."
+                ),
             )
         ]
         specs = self.registry.specs()
@@ -177,9 +188,9 @@ class Executive:
             res = rec.response(agent.name, step, h)
             if res is None:
                 try:
-                    res = agent.provider.complete(req)
+                    res = redacted_answer(agent.provider.complete(req))
                 except Exception as e:
-                    run.error = f"{agent.name} did not answer: {e}"
+                    run.error = redact(f"{agent.name} did not answer: {e}")
                     break
                 self.record(
                     "agent_response",

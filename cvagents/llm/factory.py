@@ -7,7 +7,10 @@ wrapped so that every call
   day's budget is not made; the agent drops to its ``fallback_model`` on the same provider,
   then to the offline provider, and each step is recorded in the ledger as a ``Downgrade``
   (agent, from model, to model, which budget) for the planning summary;
-- is recorded in the ledger with its usage and cost (offline calls cost 0).
+- is recorded in the ledger with its usage and cost (offline calls cost 0);
+- gives back an answer of bounded size: text past ``max_tokens × CHARS_PER_TOKEN_BOUND``
+  characters is cut, with a note at the cut and ``stop_reason`` ``"cut"`` (``bounded_answer``),
+  so a server that ignores ``max_tokens`` cannot put megabytes into the journal and the prompts.
 
 No key for the agent's provider: the offline provider stands in, with a visible warning
 (``logging.warning`` and ``ManagedProvider.warnings`` / the caller's ``warnings`` list);
@@ -20,6 +23,7 @@ applies (executive calls). The day is ``request.context["day"]`` or ``ledger.tod
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
@@ -89,6 +93,27 @@ def _make_real(
             retry_policy=policy,
         )
     raise ValueError(f"unknown provider {provider!r}")
+
+
+# Characters per token an answer may use before it is cut: about twice what text in any
+# language or code takes, so an answer within ``max_tokens`` is never cut.
+CHARS_PER_TOKEN_BOUND = 8
+CUT = "cut"  # the stop_reason of an answer that bounded_answer cut
+
+
+def bounded_answer(result: LLMResult, max_tokens: int) -> LLMResult:
+    """``result`` with its text cut at ``max_tokens × CHARS_PER_TOKEN_BOUND`` characters, the
+    cut said at its end (and in ``stop_reason``); an answer within the bound, unchanged."""
+    limit = max(1, max_tokens) * CHARS_PER_TOKEN_BOUND
+    n = len(result.text)
+    if n <= limit:
+        return result
+    note = (
+        f"[cut by cvagents: the answer held {n} characters; the bound is {limit} "
+        f"({max_tokens} max_tokens × {CHARS_PER_TOKEN_BOUND})]"
+    )
+    log.warning("%s (%s) answered %d characters: %s", result.provider, result.model, n, note)
+    return dataclasses.replace(result, text=result.text[:limit] + "\n" + note, stop_reason=CUT)
 
 
 class ManagedProvider(Provider):
@@ -177,7 +202,7 @@ class ManagedProvider(Provider):
                     day=day,
                     reservation=reservation,
                 )
-            return result
+            return bounded_answer(result, request.max_tokens)
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
 
     def close(self) -> None:

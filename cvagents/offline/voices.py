@@ -51,7 +51,8 @@ def agenda(state: dict, meeting_id: str) -> str:
         lines += [f"   - {g['gate']}: {fmt(g['value'])} (needs {g['threshold']}) → {g['status']}" for g in gates]
     else:
         lines.append("3. Metrics against the gates: no measurements for a live version yet.")
-    lines.append(f"4. Open actions: {len(state['open_actions'])}; failed actions: {len(state['failed_actions'])}.")
+    n_open = state.get("open_actions_count", len(state["open_actions"]))  # the snapshot lists the next few
+    lines.append(f"4. Open actions: {n_open}; failed actions: {len(state['failed_actions'])}.")
     lines.append(
         f"5. Decide: go/no-go for {state.get('next_stage') or 'production watch'}, risks, V1 → V2 notes, and the next actions."
     )

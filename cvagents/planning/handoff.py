@@ -26,14 +26,24 @@ class HandoffError(CVAgentsError, ValueError):
     """The handoff file (or a synthesis) does not follow the action schema."""
 
 
+# The bounds of one action's fields: generous for a real plan, small enough that a handoff
+# within ``meeting.max_actions`` stays a few dozen KB (agents and records read it whole).
+ACTION_MAX_CHARS = 1000
+SHORT_FIELD_MAX_CHARS = 80
+# Far larger than any handoff within the limits above (a few dozen KB): a bigger file is refused unread.
+HANDOFF_MAX_BYTES = 8 << 20
+# A refusal names at most this many problems (then how many more), so it stays one short line.
+_PROBLEMS_SHOWN = 3
+
+
 class PlannedAction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    action: str = Field(min_length=8, description="a complete description, not a fragment")
-    owner: str
+    action: str = Field(min_length=8, max_length=ACTION_MAX_CHARS, description="a complete description, not a fragment")
+    owner: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
     priority: Priority
-    estimated_duration: str = Field(min_length=1)
-    success_criteria: str = Field(min_length=3)
+    estimated_duration: str = Field(min_length=1, max_length=SHORT_FIELD_MAX_CHARS)
+    success_criteria: str = Field(min_length=3, max_length=ACTION_MAX_CHARS)
 
 
 class HandoffAction(PlannedAction):
@@ -70,11 +80,11 @@ class Synthesis(BaseModel):
 class Handoff(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: str
-    meeting_id: str
+    timestamp: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
+    meeting_id: str = Field(min_length=1, max_length=SHORT_FIELD_MAX_CHARS)  # in every action id and record
     actions: list[HandoffAction]
     count: int
-    source: str
+    source: str = Field(max_length=SHORT_FIELD_MAX_CHARS)
 
     @model_validator(mode="after")
     def _consistent(self) -> Handoff:
@@ -100,8 +110,21 @@ def extract_json_object(text: str) -> str:
     return text[start : end + 1]
 
 
+def _first_few(problems: list[str]) -> str:
+    more = len(problems) - _PROBLEMS_SHOWN
+    return "; ".join(problems[:_PROBLEMS_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
 def _explain(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors())
+    return _first_few([f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()])
+
+
+def _too_many(raw: object, max_actions: int) -> str | None:
+    """Checked before the schema, so a handoff of 10,000 actions is refused in one line, unparsed."""
+    actions = raw.get("actions") if isinstance(raw, dict) else None
+    if isinstance(actions, list) and len(actions) > max_actions:
+        return f"actions: expected at most {max_actions}, got {len(actions)}"
+    return None
 
 
 def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
@@ -110,6 +133,9 @@ def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
         raw = json.loads(extract_json_object(text))
     except json.JSONDecodeError as e:
         raise HandoffError(f"not valid JSON: {e}") from None
+    too_many = _too_many(raw, max_actions)
+    if too_many:
+        raise HandoffError(too_many)
     try:
         syn = Synthesis.model_validate(raw)
     except ValidationError as e:
@@ -119,10 +145,8 @@ def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
         for i, a in enumerate(syn.actions)
         if a.owner not in owners
     ]
-    if len(syn.actions) > max_actions:
-        problems.append(f"actions: expected at most {max_actions}, got {len(syn.actions)}")
     if problems:
-        raise HandoffError("; ".join(problems))
+        raise HandoffError(_first_few(problems))
     return syn
 
 
@@ -162,16 +186,31 @@ def write_handoff(path: Path, h: Handoff) -> None:
     atomic_write_json(path, handoff_dict(h))
 
 
-def read_handoff(path: Path, owners: set[str] | None = None) -> Handoff | None:
-    """The current handoff, or None when there is none. A hand-edited file that breaks the
-    schema (or names an owner that does not exist) raises ``HandoffError`` naming the file."""
+def read_handoff(path: Path, owners: set[str] | None = None, max_actions: int | None = None) -> Handoff | None:
+    """The current handoff, or None when there is none. A file written by hand is held to the
+    limits of a synthesised one: a file that cannot be read, is not UTF-8 or not JSON, breaks
+    the schema, holds more than ``max_actions`` actions or names an owner that does not exist
+    raises ``HandoffError``: one line naming the file."""
     path = Path(path)
-    if not path.exists():
-        return None
     try:
-        h = Handoff.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        if path.stat().st_size > HANDOFF_MAX_BYTES:
+            raise HandoffError(f"{path}: expected at most {HANDOFF_MAX_BYTES} bytes, got {path.stat().st_size}")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise HandoffError(f"{path}: cannot be read: {e.strerror or e}") from None
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise HandoffError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise HandoffError(f"{path}: not valid JSON: {e}") from None
+    too_many = _too_many(raw, max_actions) if max_actions is not None else None
+    if too_many:
+        raise HandoffError(f"{path}: {too_many}")
+    try:
+        h = Handoff.model_validate(raw)
     except ValidationError as e:
         raise HandoffError(f"{path}: {_explain(e)}") from None
     if owners is not None:
@@ -181,7 +220,7 @@ def read_handoff(path: Path, owners: set[str] | None = None) -> Handoff | None:
             if a.owner not in owners
         ]
         if bad:
-            raise HandoffError(f"{path}: " + "; ".join(bad))
+            raise HandoffError(f"{path}: " + _first_few(bad))
     return h
 
 

@@ -7,6 +7,7 @@ a round speak in parallel, so the wall time follows the critical path, not the h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from cvagents.offline.provider import OfflineProvider
 from cvagents.offline.voices import agenda as build_agenda
 from cvagents.planning import handoff as hf
 from cvagents.planning.team import Agent, Teams
+from cvagents.secrets import redact
 
 log = logging.getLogger("cvagents.planning.meeting")
 
@@ -141,7 +143,7 @@ class Meeting:
             return Speech(
                 agent.name,
                 purpose,
-                cached["text"],
+                redact(cached["text"]),
                 cached["provider"],
                 cached["model"],
                 Usage(**cached["usage"]),
@@ -150,10 +152,11 @@ class Meeting:
         try:
             res: LLMResult = provider.complete(req)
         except Exception as e:  # a provider outage never ends the meeting
-            log.warning("%s did not answer: %s", agent.name, e)
+            error = redact(e)
+            log.warning("%s did not answer: %s", agent.name, error)
             self.record(
                 "agent_absent",
-                {"meeting_id": meeting_id, "agent": agent.name, "purpose": purpose, "prompt_hash": h, "error": str(e)},
+                {"meeting_id": meeting_id, "agent": agent.name, "purpose": purpose, "prompt_hash": h, "error": error},
             )
             return Speech(
                 agent.name,
@@ -163,8 +166,9 @@ class Meeting:
                 provider.model,
                 Usage(),
                 0.0,
-                error=str(e),
+                error=error,
             )
+        res = dataclasses.replace(res, text=redact(res.text))  # what is journaled and passed on
         self.record(
             "agent_response",
             {"meeting_id": meeting_id, "agent": agent.name, "purpose": purpose, "prompt_hash": h, **res.as_dict()},
@@ -174,8 +178,8 @@ class Meeting:
     # ------------------------------------------------------------------ the meeting
     def hold(self, meeting_id: str, number: int, timestamp: str, state: dict, earlier: list[str]) -> MeetingOutcome:
         sw = stopwatch()
-        agenda = build_agenda(state, meeting_id)
-        state_json = json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False)
+        agenda = redact(build_agenda(state, meeting_id))
+        state_json = redact(json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False))
         history = "\n".join(f"- {s}" for s in earlier) or "- (this is the first meeting)"
         base = (
             f"# Planning meeting {meeting_id}\n\n## Agenda (from the moderator)\n{agenda}\n\n"

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.durability.atomic import atomic_write_json, read_json
+from cvagents.errors import CVAgentsError
 from cvagents.rollout import deployment
+
+
+class ApprovalError(CVAgentsError, ValueError):
+    """The approval names no stage, or no candidate is waiting for it."""
 
 
 def approvals_dir(ws) -> Path:
@@ -56,15 +61,15 @@ def approve(
     """Record a human's yes for promoting a version to ``stage``. ``sha`` (full or a prefix of
     the candidate's) defaults to the version live in the previous stage."""
     if stage not in cfg.rollout.stages:
-        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(cfg.rollout.stages)}")
+        raise ApprovalError(f"unknown stage {stage!r}; stages are {', '.join(cfg.rollout.stages)}")
     cand = candidate_for(ws, cfg, stage)
     if sha is None or len(sha) < 64:
         if not cand:
-            raise ValueError(
+            raise ApprovalError(
                 f"nothing is live in the stage before {stage}: no candidate to approve (pass the full --sha)"
             )
         if sha and not cand["sha256"].startswith(sha.lower()):
-            raise ValueError(f"--sha {sha} is not the candidate waiting for {stage} ({cand['sha256'][:12]})")
+            raise ApprovalError(f"--sha {sha} is not the candidate waiting for {stage} ({cand['sha256'][:12]})")
         sha = cand["sha256"]
     try:
         user = by or getpass.getuser()

@@ -16,6 +16,7 @@ from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.hashing import sha256_file
 
 POINTER = "manifest.json"
+PARTIAL = ".partial"  # the suffix of an artifact being copied in (never left behind by a failed copy)
 
 
 def live(stage_dir: Path) -> dict[str, Any] | None:
@@ -58,14 +59,23 @@ def install(stage_dir: Path, source: Path, *, source_label: str, action_id: str,
     n = len(versions(stage_dir)) + 1
     version = f"v{n:04d}_{sha[:8]}"
     vdir = stage_dir / "versions" / version
+    created = not vdir.exists()
     vdir.mkdir(parents=True, exist_ok=True)
-    tmp = vdir / (source.name + ".partial")
-    shutil.copyfile(source, tmp)
-    crashpoint("deploy:partial_copy")
-    if sha256_file(tmp) != sha:
-        tmp.unlink()
-        raise OSError(f"copy of {source} into {vdir} does not match its sha256")
-    tmp.replace(vdir / source.name)
+    tmp = vdir / (source.name + PARTIAL)
+    try:
+        shutil.copyfile(source, tmp)
+        crashpoint("deploy:partial_copy")
+        if sha256_file(tmp) != sha:
+            raise OSError(f"copy of {source} into {vdir} does not match its sha256")
+        tmp.replace(vdir / source.name)
+    except BaseException:  # a full disk, a read error, a kill signal: no half-copied artifact stays
+        tmp.unlink(missing_ok=True)
+        if created:
+            try:
+                vdir.rmdir()  # nor the empty version folder made for it
+            except OSError:
+                pass
+        raise
     crashpoint("deploy:after_copy")
     manifest = {
         "stage": stage_dir.name,

@@ -173,7 +173,8 @@ class Coordinator:
 
     def _handoff(self) -> tuple[Handoff | None, str | None]:
         try:
-            return read_handoff(self.ws.handoff_file, set(self.teams.executive)), None
+            h = read_handoff(self.ws.handoff_file, set(self.teams.executive), self.settings.meeting.meeting.max_actions)
+            return h, None
         except HandoffError as e:
             return None, str(e)
 
@@ -415,8 +416,7 @@ class Coordinator:
             self._write_derived(cp.data["rollout_state"])
         else:
             self._write_session(SessionStatus.RUNNING)
-        ws = self.ws
-        recovery.clean_temps((ws.reports_dir, ws.metrics_file.parent, ws.deployment_dir, self.session_dir))
+        self._clean_temps()
         log.info(
             "🔁 Resuming session %s at journal record %d: %d meetings, %d heartbeats done; %s",
             self.session_id,
@@ -464,9 +464,21 @@ class Coordinator:
             "session_id": self.session_id,
         }
 
+    def _clean_temps(self) -> None:
+        ws = self.ws
+        recovery.clean_temps((ws.reports_dir, ws.metrics_file.parent, ws.deployment_dir, self.session_dir))
+
     def close(self) -> None:
-        self.session.close()
-        remove_logging(self._log_handlers)
+        """The session closed, then no partial file left behind (a run stopped by a full disk
+        or a read-only folder leaves what it wrote whole, nothing half-written)."""
+        try:
+            self.session.close()
+        finally:
+            try:
+                self._clean_temps()
+            except OSError as e:  # the folder the run could not write to may not allow it either
+                log.warning("partial files could not be removed: %s", e)
+            remove_logging(self._log_handlers)
 
 
 def install_sigint(clock: Clock) -> None:

@@ -11,13 +11,18 @@ from typing import Any
 from cvagents.config import CoordinationConfig
 from cvagents.config import Schedule as ScheduleConfig
 from cvagents.execution.executive import ActionRun, ActionStatus
-from cvagents.planning.handoff import Handoff, HandoffAction, action_key
+from cvagents.planning.handoff import Handoff, HandoffAction, action_key, by_priority
 from cvagents.rollout.state import snapshot
 from cvagents.run import schedule
 from cvagents.run.schedule import Schedule
 from cvagents.workspace import Workspace
 
-__all__ = ["Phase", "Progress", "action_summary", "finished_record", "heartbeat_record"]
+__all__ = ["OPEN_ACTIONS_SHOWN", "Phase", "Progress", "action_summary", "finished_record", "heartbeat_record"]
+
+# The open actions a state snapshot lists (the next ones, by priority); the rest are counted.
+# Every meeting_started and action_started record embeds the snapshot: it stays this size
+# whatever the handoff holds.
+OPEN_ACTIONS_SHOWN = 5
 
 # Keys action_finished records hold beyond ActionRun.summary().
 _RUN_EXTRA = ("duration_s", "agent", "final_text", "outcomes", "heartbeat")
@@ -137,16 +142,20 @@ class Progress:
         """The rollout state the agents are given: the workspace's snapshot, the open actions of
         handoff ``h`` and what the executive did since the last meeting."""
         grouped = self.phase.grouped()
-        return snapshot(
+        open_now = by_priority(self.open_actions(h))
+        state = snapshot(
             ws,
             cfg,
             meeting_number=self.meetings_held + 1,
             last_execution=grouped,
             open_actions=[
-                {"id": a.id, "action": a.action, "owner": a.owner, "priority": a.priority} for a in self.open_actions(h)
+                {"id": a.id, "action": a.action, "owner": a.owner, "priority": a.priority}
+                for a in open_now[:OPEN_ACTIONS_SHOWN]
             ],
             failed_actions=grouped["failed"],
         )
+        state["open_actions_count"] = len(open_now)
+        return state
 
     def recent_summaries(self, k: int) -> list[str]:
         return self.summaries[-k:] if k > 0 else []

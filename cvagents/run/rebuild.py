@@ -22,10 +22,15 @@ from cvagents.config import Settings, default_project_root
 from cvagents.durability.atomic import atomic_write_json, atomic_write_text, read_json
 from cvagents.durability.journal import Journal, Record
 from cvagents.durability.session import latest
+from cvagents.errors import CVAgentsError
 from cvagents.llm.cost import CostLedger
 from cvagents.rollout import approval, controller, decisions, deployments_log
 from cvagents.run import reports
 from cvagents.workspace import Workspace
+
+
+class RebuildError(CVAgentsError, ValueError):
+    """There is no session, or no journal, to rebuild the reports from."""
 
 
 def rebuild_reports(
@@ -44,10 +49,10 @@ def rebuild_reports(
     ws = Workspace.open(Path(workspace), settings.coordination)
     sid = session_id or latest(ws.sessions_dir)
     if sid is None:
-        raise ValueError(f"no session with a journal in {ws.sessions_dir}")
+        raise RebuildError(f"{ws.sessions_dir}: no session with a journal")
     jdir = ws.sessions_dir / f"session_{sid}" / "trajectories"
     if journal is None and not jdir.is_dir():
-        raise ValueError(f"session {sid} has no journal at {jdir}")
+        raise RebuildError(f"{jdir}: session {sid} has no journal")
     own = journal is None
     j = journal or Journal.open(jdir, read_only=True)
     counts: dict[str, Any] = {

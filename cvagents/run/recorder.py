@@ -29,6 +29,7 @@ from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry, Too
 from cvagents.execution.tools.registry import RERUN
 from cvagents.llm.base import LLMResult, ToolCall, ToolSpec, Usage
 from cvagents.run.recovery import ActionReplay
+from cvagents.secrets import redact_value
 
 __all__ = ["Recorder", "ActionRecording", "result_from_dict", "outcome_from_record"]
 
@@ -63,8 +64,8 @@ def outcome_from_record(d: dict) -> ToolOutcome:
 
 
 def _as_journaled(result: dict[str, Any]) -> dict[str, Any]:
-    """The result as the journal will hold it (JSON, keys sorted)."""
-    return json.loads(json.dumps(result, sort_keys=True, default=str))
+    """The result as the journal will hold it (JSON, keys sorted, every key redacted)."""
+    return redact_value(json.loads(json.dumps(result, sort_keys=True, default=str)))
 
 
 class Recorder:
@@ -125,7 +126,7 @@ class ActionRecording:
             log.info("🔁 %s of %s was under way when the run stopped: %s", name, self.key, found)
             self.record("tool_recovered", {"action_id": self.key, "index": i, "tool": name, "found": found})
         else:
-            before = tool.world_before(ctx, args) if tool else {}
+            before = redact_value(tool.world_before(ctx, args)) if tool else {}
             self.record(
                 "tool_started", {"action_id": self.key, "index": i, "tool": name, "arguments": args, "world": before}
             )

@@ -34,6 +34,7 @@ from cvagents.config import Schedule as ScheduleConfig
 from cvagents.durability.journal import Journal, Record
 from cvagents.llm.base import Usage
 from cvagents.llm.cost import CostLedger
+from cvagents.rollout import deployment
 from cvagents.run import schedule
 from cvagents.run.progress import Progress, action_summary
 
@@ -298,8 +299,10 @@ def finish(p: PendingMeeting | PendingHeartbeat, steps: Steps) -> None:
 
 
 def clean_temps(folders: Iterable[Path]) -> None:
-    """Temp files of atomic writes a kill interrupted (never renamed into place)."""
+    """Temp files of atomic writes and half-copied deployment artifacts (``*.partial``) that a
+    kill or a failed write left (never renamed into place)."""
     for d in folders:
         if d.is_dir():
-            for p in d.rglob(".*.tmp"):
-                p.unlink(missing_ok=True)
+            for pattern in (".*.tmp", f"*{deployment.PARTIAL}"):
+                for p in d.rglob(pattern):
+                    p.unlink(missing_ok=True)

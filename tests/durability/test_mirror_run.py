@@ -22,6 +22,7 @@ from cvagents.runner import mirror_to_restore
 from cvagents.ui.status import collect_status, format_status
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "det_run.py"
+SESSION = "20250101_000000_00000a"  # fixed, in the format the CLI accepts
 
 
 def _mirrored_journal(target: Path, tmp: Path, session="t") -> list:
@@ -92,7 +93,7 @@ def _cli(ws, *extra, crash=None):
         "--start-time",
         "2025-01-01T00:00:00",
         "--session-id",
-        "m",
+        SESSION,
         "--quiet",
         "--workspace",
         str(ws),
@@ -124,9 +125,9 @@ def test_a_run_killed_on_one_machine_resumes_from_the_mirror_alone(tmp_path, tra
     resumed = _cli(vm2, "--resume-from", str(drive))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     result = json.loads(resumed.stdout.strip().splitlines()[-1])
-    assert result["status"] == "finished" and result["session_id"] == "m" and result["meetings"] == 1
+    assert result["status"] == "finished" and result["session_id"] == SESSION and result["meetings"] == 1
 
-    j = Journal.open(vm2 / "sessions" / "session_m" / "trajectories", read_only=True)
+    j = Journal.open(vm2 / "sessions" / f"session_{SESSION}" / "trajectories", read_only=True)
     recs = list(j.records())
     j.close()
     resumed_rec = [r.data for r in recs if r.kind == "session_resumed"][0]

@@ -59,7 +59,10 @@ def test_a_function_evaluator_feeds_the_gates(ctx, plugin):
                     "accuracy": {"metric": "accuracy", "op": ">=", "threshold": 0.9},
                     "ndcg_at_10": {"metric": "ndcg_at_10_ci95_low", "op": ">=", "threshold": 0.72},
                 },
-                "stages": {"shadow": {"traffic": 0.0, "gates": ["accuracy", "ndcg_at_10"]}},
+                "stages": {
+                    "shadow": {"traffic": 0.0, "gates": ["accuracy", "ndcg_at_10"]},
+                    "production": {"traffic": 1.0},  # a plan ends at all traffic
+                },
             },
         }
     )

@@ -176,6 +176,7 @@ def test_promotion_needs_a_passed_drill_of_that_very_version(tmp_path):
                         "gates": ["ndcg_at_10", "slo_compliance"],
                     },
                     "5_percent": {"traffic": 0.05, "gates": ["ndcg_at_10"]},
+                    "production": {"traffic": 1.0},  # a plan ends at all traffic
                 }
             }
         }

@@ -33,6 +33,7 @@ from cvagents.planning.handoff import read_handoff
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).resolve().parents[1] / "det_run.py"
+SESSION = "20250101_000000_c4a5e0"  # fixed, in the format the CLI accepts
 
 POINTS = [
     "after:session_started",  # before anything was done
@@ -82,7 +83,7 @@ def _args(project: Path, ws: Path, meetings: int) -> list[str]:
         "--start-time",
         "2025-01-01T00:00:00",
         "--session-id",
-        "crash",
+        SESSION,
         "--quiet",
         "--workspace",
         str(ws),
@@ -155,7 +156,7 @@ def _project(dst: Path) -> Path:
 
 
 def _journal(ws: Path) -> list:
-    j = Journal.open(ws / "sessions" / "session_crash" / "trajectories", read_only=True)
+    j = Journal.open(ws / "sessions" / f"session_{SESSION}" / "trajectories", read_only=True)
     try:
         return list(j.records(include_archived=True))
     finally:
@@ -216,7 +217,7 @@ def crash_runs(tmp_path_factory, trained_artifacts):
             "crash_rc": crashed.returncode,
             "crash_err": crashed.stderr[-2000:],
         }
-        jdir = ws / "sessions" / "session_crash" / "trajectories"
+        jdir = ws / "sessions" / f"session_{SESSION}" / "trajectories"
         if jdir.is_dir():  # what the kill left: a torn tail, and the handoff as readers see it
             j = Journal.open(jdir, read_only=True)
             out["torn_bytes"] = j.recovered_tail
@@ -274,7 +275,7 @@ def test_kill_and_resume(point, crash_runs):
     assert result["status"] == "finished" and result["meetings"] == r["meetings"]
 
     # the journal opens cleanly (nothing left to cut) and reads through
-    j = Journal.open(ws / "sessions" / "session_crash" / "trajectories")
+    j = Journal.open(ws / "sessions" / f"session_{SESSION}" / "trajectories")
     assert j.recovered_tail == 0
     j.close()
     recs, base_recs = _journal(ws), _journal(base)

@@ -160,6 +160,9 @@ class ToolRegistry:
             return done(ToolStatus.REFUSED, {"reason": str(e)})
         except ToolFailed as e:
             return done(ToolStatus.FAILED, {"error": str(e)})
-        except Exception as e:  # a tool bug or an I/O error: reported, never fatal to the run
+        except OSError as e:  # the environment failed (a full disk, a read-only folder): one line
+            ctx.log.warning("tool %s failed: %s", name, e)
+            return done(ToolStatus.FAILED, {"error": f"{type(e).__name__}: {e}"})
+        except Exception as e:  # a tool bug: reported with its traceback, never fatal to the run
             ctx.log.exception("tool %s crashed", name)
             return done(ToolStatus.FAILED, {"error": f"{type(e).__name__}: {e}"})

@@ -77,6 +77,32 @@ def test_processes_a_script_leaves_running_are_killed_when_it_ends(tmp_path):
     assert wait_for(lambda: not _alive(pid), timeout=30), f"the script's child {pid} was left running"
 
 
+def test_a_script_dies_with_the_run_that_started_it(tmp_path):
+    """kill -9 of the run: its script does not run on unwatched (a resumed run may start it again)."""
+    ws, _ = _ws(tmp_path)
+    _script(ws, "long.py", "import os, time\nopen('script.pid', 'w').write(str(os.getpid()))\ntime.sleep(600)")
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from pathlib import Path\n"
+            "from cvagents.config import CoordinationConfig\n"
+            "from cvagents.execution.tools.scripts import run_script\n"
+            "from cvagents.workspace import Workspace\n"
+            "cfg = CoordinationConfig()\n"
+            f"run_script(Workspace.from_config(Path({str(ws.root)!r}), cfg), cfg.tools, 'research/long.py', [])\n",
+        ]
+    )
+    pid_file = ws.root / "script.pid"
+    try:
+        assert wait_for(lambda: pid_file.is_file() and pid_file.read_text(), timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    pid = int(pid_file.read_text())
+    assert wait_for(lambda: not _alive(pid), timeout=30), f"the script {pid} outlived its run"
+
+
 def test_the_limits_from_config_are_set_on_the_script(tmp_path):
     limits = {"cpu_seconds": 120, "memory_mb": 2048, "file_size_mb": 64, "open_files": 200}
     ws, cfg = _ws(tmp_path, {"script_limits": limits})

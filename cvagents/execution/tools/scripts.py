@@ -8,7 +8,8 @@ and any argument that names a path (it contains a ``/`` or starts with ``.``; fo
 
 The box: the script runs in a process group of its own (a new session), and on timeout the whole
 group is killed — every process it started, not only the script; what is still running of the
-group when the script ends is killed too. Before the script starts, the resource limits of
+group when the script ends is killed too, and the script dies with the run if the run is
+killed (Linux). Before the script starts, the resource limits of
 ``tools.script_limits`` (CPU time, writable memory, file size, open files) are set on its
 process, and every process it starts inherits them. Its environment holds no variable that
 looks like a credential (``*KEY*``, ``*TOKEN*``, ...), and the run has already taken the API keys
@@ -43,9 +44,15 @@ from cvagents.secrets import redact_value
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 
 # Sets the limits given as its first four arguments ("-" = leave as is; never above the hard
-# limit already in place), then becomes the script (exec: same process, same group).
+# limit already in place), asks Linux to kill it if the run dies (PR_SET_PDEATHSIG), then
+# becomes the script (exec: same process, same group, same limits).
 _BOX = """
 import os, resource, sys
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9)
+except (ImportError, OSError, AttributeError):
+    pass
 kinds = (resource.RLIMIT_CPU, resource.RLIMIT_DATA, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE)
 for kind, value in zip(kinds, sys.argv[1:5]):
     if value != "-":

@@ -3,9 +3,9 @@ and the checks on what a run is asked to do.
 
 Every mistake in a config file ends in one ``ConfigError`` that names the file, the key and what
 was expected, e.g. ``configs/meeting.yaml: agents.critic.provider: expected one of 'anthropic',
-'openai', 'gemini', 'offline', got 'gpt'``. The schemas live in ``config_meeting`` and
-``config_coordination``; this module reads the files (a key given twice is an error naming both
-lines), reports what fails, and re-exports the schemas.
+'openai', 'gemini', 'offline', got 'gpt'``. The schemas live in ``config.meeting`` and
+``config.coordination`` (their shared base in ``config.base``); this module reads the files (a
+key given twice is an error naming both lines), reports what fails, and re-exports the schemas.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cvagents.config_base import KeyedValueError, Strict, workspace_relative
-from cvagents.config_coordination import (
+from cvagents.config.base import KeyedValueError, Strict, workspace_relative
+from cvagents.config.coordination import (
     DEFAULT_GATES,
     DEFAULT_PLAN,
     STAGES,
@@ -42,7 +42,7 @@ from cvagents.config_coordination import (
     Tools,
     WorkspaceLayout,
 )
-from cvagents.config_meeting import (
+from cvagents.config.meeting import (
     EXECUTIVE_ROLES,
     PLANNING_ROLES,
     AgentConfig,
@@ -265,4 +265,4 @@ class Settings:
 
 def default_project_root() -> Path:
     """The checkout that holds ``configs/`` and ``prompts/`` (the package's parent folder)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parent.parent.parent

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cvagents.config_base import KeyedValueError, Strict, workspace_relative
+from cvagents.config.base import KeyedValueError, Strict, workspace_relative
 
 STAGES = ("shadow", "5_percent", "20_percent", "50_percent", "production")
 

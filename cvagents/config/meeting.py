@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cvagents.config_base import Strict
+from cvagents.config.base import Strict
 
 ProviderName = Literal["anthropic", "openai", "gemini", "offline"]
 PLANNING_ROLES = ("moderator", "pre_architect", "data_analyst", "tech_analysis", "critic", "cotrr_team")

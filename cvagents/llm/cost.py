@@ -341,6 +341,13 @@ class CostLedger:
         with self._lock:
             return dict(self._usage_by_agent)
 
+    def cost_by_agent(self, meeting_id: str) -> dict[str, float]:
+        """What each agent's calls in one meeting cost, in USD (to the micro-dollar)."""
+        out: dict[str, float] = {}
+        for c in self.calls(meeting_id=meeting_id):
+            out[c.agent] = round(out.get(c.agent, 0.0) + c.cost_usd, 6)
+        return out
+
     def calls(self, *, meeting_id: str | None = None, agent: str | None = None) -> list[CallRecord]:
         with self._lock:
             return [

@@ -186,6 +186,14 @@ def write_handoff(path: Path, h: Handoff) -> None:
     atomic_write_json(path, handoff_dict(h))
 
 
+def handoff_or_reason(path: Path, owners: set[str], max_actions: int) -> tuple[Handoff | None, str | None]:
+    """``read_handoff`` for a run that must go on: the handoff, or None and why it was refused."""
+    try:
+        return read_handoff(path, owners, max_actions), None
+    except HandoffError as e:
+        return None, str(e)
+
+
 def read_handoff(path: Path, owners: set[str] | None = None, max_actions: int | None = None) -> Handoff | None:
     """The current handoff, or None when there is none. A file written by hand is held to the
     limits of a synthesised one: a file that cannot be read, is not UTF-8 or not JSON, breaks

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cvagents.clock import stopwatch
+from cvagents.config import Settings
 from cvagents.llm.base import LLMRequest, LLMResult, Message, Provider, Purpose, Usage
 from cvagents.offline.provider import OfflineProvider
 from cvagents.offline.voices import agenda as build_agenda
@@ -116,6 +117,24 @@ class Meeting:
         self.record = record or (lambda kind, data: None)
         self.memo = memo or (lambda agent, purpose, h: None)
         self.owners = set(teams.executive)
+
+    @classmethod
+    def from_settings(
+        cls, teams: Teams, settings: Settings, *, record: Recorder | None = None, memo: ResponseMemo | None = None
+    ) -> Meeting:
+        """The meeting ``configs/meeting.yaml`` describes (its protocol and call defaults)."""
+        m = settings.meeting
+        fallback = m.meeting.fallback_moderator
+        return cls(
+            teams,
+            max_actions=m.meeting.max_actions,
+            rounds=m.meeting.rounds,
+            synthesis_retries=m.meeting.synthesis_retries,
+            fallback_moderator=None if fallback == "offline" else teams.planning[fallback].provider,
+            max_tokens=m.defaults.max_tokens,
+            record=record,
+            memo=memo,
+        )
 
     # ------------------------------------------------------------------ one call
     def _ask(

@@ -17,10 +17,7 @@ checkpoint and finishes the step after it without repeating what the journal sho
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,13 +31,14 @@ from cvagents.durability.session import SessionStatus
 from cvagents.execution.executive import Executive
 from cvagents.execution.tools import ToolContext, default_registry
 from cvagents.llm.cost import CostLedger
-from cvagents.planning.handoff import Handoff, HandoffAction, HandoffError, read_handoff
+from cvagents.planning.handoff import Handoff, HandoffAction, handoff_or_reason
 from cvagents.planning.meeting import Meeting
 from cvagents.planning.team import Teams, build_teams
 from cvagents.rollout import controller as rollout
 from cvagents.rollout import metrics_store
 from cvagents.run import recovery, reports, schedule
 from cvagents.run.logs import remove_logging, setup_logging
+from cvagents.run.options import RunOptions, install_sigint
 from cvagents.run.progress import Progress, finished_record, heartbeat_record
 from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.run.recorder import Recorder
@@ -51,18 +49,6 @@ from cvagents.workspace import Workspace
 __all__ = ["Coordinator", "RunOptions", "SessionExistsError", "install_sigint"]
 
 log = logging.getLogger("cvagents.run")
-
-
-@dataclass
-class RunOptions:
-    meetings: int | None = None
-    time_scale: float = 1.0
-    session_id: str | None = None  # continue (or start) this session
-    console: bool = True
-    new_session: bool = False  # never continue an unfinished session
-    mirror_to: str | None = None  # overrides mirror.target in the config
-    rebuild_reports: bool = False  # rebuild reports/ from the journal before continuing (after a restore)
-    from_mirror: str | None = None  # where the workspace was restored from (for the record)
 
 
 class Coordinator:
@@ -140,19 +126,8 @@ class Coordinator:
 
     def _meeting(self, memo: ResponseMemo | None) -> Meeting:
         """The planning meeting; ``memo``: the responses a resumed meeting journaled already."""
-        mc = self.settings.meeting
-        return Meeting(
-            self.teams,
-            max_actions=mc.meeting.max_actions,
-            rounds=mc.meeting.rounds,
-            synthesis_retries=mc.meeting.synthesis_retries,
-            fallback_moderator=None
-            if mc.meeting.fallback_moderator == "offline"
-            else self.teams.planning[mc.meeting.fallback_moderator].provider,
-            max_tokens=mc.defaults.max_tokens,
-            record=self.session.note,
-            memo=(lambda agent, purpose, h: memo.take((agent, purpose, h))) if memo is not None else None,
-        )
+        take = (lambda agent, purpose, h: memo.take((agent, purpose, h))) if memo is not None else None
+        return Meeting.from_settings(self.teams, self.settings, record=self.session.note, memo=take)
 
     def mirror_status(self) -> dict | None:
         return self.session.mirror_status()
@@ -172,11 +147,9 @@ class Coordinator:
         )
 
     def _handoff(self) -> tuple[Handoff | None, str | None]:
-        try:
-            h = read_handoff(self.ws.handoff_file, set(self.teams.executive), self.settings.meeting.meeting.max_actions)
-            return h, None
-        except HandoffError as e:
-            return None, str(e)
+        return handoff_or_reason(
+            self.ws.handoff_file, set(self.teams.executive), self.settings.meeting.meeting.max_actions
+        )
 
     def state(self) -> dict[str, Any]:
         """The rollout state the agents are given."""
@@ -214,10 +187,7 @@ class Coordinator:
         meeting = self._meeting(pending.responses if pending is not None else None)
         outcome = meeting.hold(meeting_id, number, now.strftime("%Y-%m-%dT%H:%M:%S"), state, earlier)
         outcome.notes.extend(f"Budget downgrade: {d}" for d in self.ledger.downgrade_summary(meeting_id=meeting_id))
-        cost: dict[str, float] = {}
-        for c in self.ledger.calls(meeting_id=meeting_id):
-            cost[c.agent] = round(cost.get(c.agent, 0.0) + c.cost_usd, 6)
-        rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), cost)
+        rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), self.ledger.cost_by_agent(meeting_id))
         rec = self.record("meeting_completed", rec).data  # reports are rendered from the journaled dict
         if outcome.status == "completed":
             log.info(
@@ -348,7 +318,6 @@ class Coordinator:
             self.record("timing_changed", change)
         self._checkpoint("heartbeat", rec)
 
-    # ------------------------------------------------------------------ the checkpoint
     def _checkpoint(self, step: str, rec: dict) -> None:
         now = self.clock.now()
         rollout_state = {"updated": now.isoformat(), "session_id": self.session_id, **self.state()}
@@ -479,17 +448,3 @@ class Coordinator:
             except OSError as e:  # the folder the run could not write to may not allow it either
                 log.warning("partial files could not be removed: %s", e)
             remove_logging(self._log_handlers)
-
-
-def install_sigint(clock: Clock) -> None:
-    """First Ctrl-C: stop cleanly after the current step. Second: stop now."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum, frame):
-        if clock.stop_event.is_set():
-            raise KeyboardInterrupt
-        print("\n⏹ Stopping after the current step (Ctrl-C again to stop at once)...", flush=True)
-        clock.stop()
-
-    signal.signal(signal.SIGINT, handler)

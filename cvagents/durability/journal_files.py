@@ -2,7 +2,8 @@
 
     segment_000001.jsonl   closed segments: never written again
     segment_000002.jsonl   the open (last) segment: appended to
-    index.json             written by retention: archived segments and their seq ranges
+    index.json             the digest (sha256, size, seq range) of each closed segment, taken
+                           when it closed (``closed``); archived segments (``segments``)
     .lock                  flock held by the one writer (kill -9 releases it)
 
 What is read here is read cheaply: a closed segment's last record from its end, a segment's
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +88,28 @@ def load_index(directory: Path) -> dict[str, Any]:
         index = json.loads(raw)
         if not isinstance(index.get("segments"), list):
             raise ValueError("no list of segments")
+        if not isinstance(index.get("closed", {}), dict):
+            raise ValueError("closed segments are not a mapping")
         return index
     except (ValueError, AttributeError) as exc:
-        raise JournalError(f"unreadable index: {exc}", directory / INDEX_NAME) from None
+        raise JournalError(f"unreadable: {exc}", directory / INDEX_NAME) from None
 
 
-def write_index(directory: Path, index: dict[str, Any]) -> None:
-    atomic_write_bytes(directory / INDEX_NAME, json.dumps(index, indent=1).encode())
+def write_index(directory: Path, index: dict[str, Any], *, fsync: bool = True) -> None:
+    atomic_write_bytes(directory / INDEX_NAME, json.dumps(index, indent=1).encode(), fsync=fsync)
+
+
+_INDEX_LOCK = threading.Lock()  # the writer's rotations and its retention pass share index.json
+
+
+def update_index(directory: Path, change: Callable[[dict[str, Any]], None], *, fsync: bool = True) -> dict[str, Any]:
+    """Read, ``change`` in place and write back the index, one updater at a time in this process
+    (the one writer process: the journal's flock)."""
+    with _INDEX_LOCK:
+        index = load_index(directory)
+        change(index)
+        write_index(directory, index, fsync=fsync)
+        return index
 
 
 def archived_last_seq(directory: Path) -> int:

@@ -148,7 +148,10 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
         return damage, seal
     newest = segment_no(segs[-1].name)
     numbers = {segment_no(p.name): p for p in segs}
-    first_no = segment_no(archived[-1]["name"]) + 1 if archived else min(numbers)
+    if archived:
+        first_no = segment_no(archived[-1]["name"]) + 1
+    else:  # nothing archived: the journal starts at segment 1, unless all its archives were pruned
+        first_no = min(numbers) if index.get("pruned_through_seq") else 1
     closed = index.get("closed") or {}
     for no in range(first_no, newest):
         path = numbers.get(no)
@@ -163,7 +166,9 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
             if bad is not None:
                 what = "corrupt record (bad checksum, torn line or out of sequence) in a closed segment"
                 damage.append(Damage(DamageKind.CORRUPT, path, bad, what, no, size))
-            elif count:
+                expected = None  # where the next one should start is unknown
+                continue
+            if count:
                 seal[path.name] = closed_entry(last - count + 1, last, count, size, hashlib.sha256(buf).hexdigest())  # type: ignore[operator]
             expected = last + 1 if last is not None else expected
             continue

@@ -62,6 +62,7 @@ class RunOptions:
     mirror_to: str | None = None  # overrides mirror.target in the config
     rebuild_reports: bool = False  # rebuild reports/ from the journal before continuing (after a restore)
     from_mirror: str | None = None  # where the workspace was restored from (for the record)
+    repair: bool = False  # cut a damaged journal at the damage (recorded) instead of refusing to resume
 
 
 class Coordinator:
@@ -90,6 +91,7 @@ class Coordinator:
             session_id=options.session_id,
             new_session=options.new_session,
             mirror_to=options.mirror_to,
+            repair=options.repair,
         )
         self.session_id, self.session_dir = self.session.session_id, self.session.session_dir
         self.journal, self.resuming = self.session.journal, self.session.resuming
@@ -400,6 +402,15 @@ class Coordinator:
         recovery.recharge(self.ledger, tail.responses, self.settings.meeting.pricing)  # on the day they were paid
         self._pending = tail.pending
         self.resume_info = info = recovery.resume_info(tail, t, self.options.from_mirror)
+        if self.journal.repairs:  # --repair cut a damaged journal: say what was lost, in session.json too
+            info["journal_repaired"] = self.journal.repairs
+            for r in self.journal.repairs:
+                log.warning(
+                    "🩹 Journal repaired: %s; %d records moved aside to %s",
+                    r["problem"],
+                    r["lost_records"],
+                    r["moved_to"],
+                )
         if self.options.rebuild_reports:
             from cvagents.run.rebuild import rebuild_reports
 

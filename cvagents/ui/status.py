@@ -33,6 +33,7 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
     metrics = metrics_store.load(ws.metrics_file)
     latest = metrics.get("latest") or {}
     from cvagents.durability.session import sessions as all_sessions
+    from cvagents.durability.verify import session_problems
 
     known = all_sessions(ws.sessions_dir)  # newest last (by the time each session.json was written)
     session = known[-1]["info"] if known else None
@@ -50,6 +51,7 @@ def collect_status(root: Path, stages: tuple[str, ...] = STAGES) -> dict[str, An
         "rollout": _rollout_status(ws),
         "costs": read_json(ws.reports_dir / "costs.json"),
         "last_lines": list(last),
+        "damage": session_problems(ws.sessions_dir),  # damaged session.json or journal: {session, problem}
     }
 
 
@@ -113,6 +115,8 @@ def format_status(s: dict[str, Any]) -> str:
             elif m.get("last_error"):
                 line += f" (last error {m.get('last_error_at')}: {m['last_error'][:200]})"
             out.append(line)
+    for d in s.get("damage") or []:
+        out.append(f"⚠️ Session {d['session']} damaged: {d['problem']}")
     out.append("\n📜 Last 10 lines:")
     out += s["last_lines"]
     return "\n".join(out)

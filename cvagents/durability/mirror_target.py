@@ -152,7 +152,9 @@ def _check_protocol(url: str, where: str) -> None:
     try:
         fsspec.get_filesystem_class(protocol)
     except ImportError:
-        known = fsspec.registry.known_implementations.get(protocol, {})
+        from fsspec.registry import known_implementations
+
+        known = known_implementations.get(protocol, {})
         package = str(known.get("class", protocol)).split(".")[0]
         raise MirrorTargetError(
             f"{where}: {url}: the {protocol}:// backend is not installed: pip install {package}"

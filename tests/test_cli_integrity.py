@@ -5,7 +5,6 @@ workspace; mirror targets that cannot work are refused before anything is create
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -250,7 +249,10 @@ def test_a_session_folder_that_leads_out_of_the_workspace_is_refused(ws, project
     os.symlink(outside, ws / "sessions/session_t")
     before = tree(outside)
     st = cvagents("status", "--workspace", ws)
-    assert st.returncode == 0 and f"⚠️ Session t damaged: {ws / 'sessions/session_t'}: a session folder that is a symbolic link" in st.stdout
+    assert (
+        st.returncode == 0
+        and f"⚠️ Session t damaged: {ws / 'sessions/session_t'}: a session folder that is a symbolic link" in st.stdout
+    )
     line = one_line_error(cvagents("run", "--provider", "offline", "--workspace", ws, "--project-root", project))
     assert line.startswith(f"error: {ws / 'sessions/session_t'}: a session folder that is a symbolic link")
     assert tree(outside) == before
@@ -284,7 +286,10 @@ def _missing_backend() -> tuple[str, str]:
 @pytest.mark.parametrize(
     "target, says",
     [
-        ("{ws}/reports/mirror", "is inside {ws}/reports, a folder the mirror copies: every tick would copy the mirror into itself"),
+        (
+            "{ws}/reports/mirror",
+            "is inside {ws}/reports, a folder the mirror copies: every tick would copy the mirror into itself",
+        ),
         ("{ws}/sessions", "is inside {ws}/sessions, a folder the mirror copies"),
         ("file://{ws}/research/copy", "is inside {ws}/research, a folder the mirror copies"),
         ("{ws}", "is the workspace itself"),

@@ -1,15 +1,15 @@
 """Is a journal whole? Checking it on open, and cutting it at the damage when asked.
 
-When a segment closes, the writer records its digest in ``index.json`` (``closed``: size,
-sha256, seq range, record count). Opening a journal checks, per segment and without parsing a
+When a segment closes, the writer appends its digest to ``digests.jsonl`` (size, sha256, seq
+range, record count); archives have theirs in ``index.json``. Opening a journal checks, per segment and without parsing a
 record: every closed segment is there, numbered without a gap, as long as when it closed and
 with the same sha256 (a segment is at most ``segment_max_bytes`` and retention keeps a few, so
 this is cheap); each archive is there with the digest taken when it was archived; the seq
 ranges follow on. Only where a digest fails are the segment's lines read, to name the line.
 
 The newest segment is the open one: its torn last line is the normal trace of a crash, cut on
-open (``Journal``); an index entry for it or a later one (a mirror copies ``index.json`` after
-the segments it scanned) is not damage. A segment closed before digests were kept has its
+open (``Journal``); a digest for it or a later one (a mirror copies ``digests.jsonl`` after the
+segments it scanned) is not damage. A segment closed before digests were kept has its
 records verified instead, and the writer then records its digest.
 
 ``cut`` is ``cvagents run --repair``: it keeps what comes before the first damage, moves the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import zlib
 from dataclasses import dataclass
@@ -32,18 +33,23 @@ from cvagents.durability.atomic import atomic_write_bytes, atomic_write_json, fs
 from cvagents.durability.journal_files import (
     INDEX_NAME,
     SEGMENT_RE,
+    append_digests,
     create_segment,
     list_segments,
+    load_digests,
     load_index,
     segment_name,
     tail_record,
+    write_digests,
     write_index,
 )
 from cvagents.durability.journal_lines import JournalError, scan_valid_prefix, split_lines, verified_seq
 
-__all__ = ["Damage", "DamageKind", "JournalDamaged", "check", "closed_entry", "cut", "segment_no"]
+__all__ = ["Damage", "DamageKind", "JournalDamaged", "check", "closed_entry", "cut", "prepare", "segment_no"]
 
 DAMAGED_DIR = "damaged"  # where a repair moves what it cut off
+
+log = logging.getLogger("cvagents.durability.journal")
 
 
 class DamageKind(StrEnum):
@@ -105,7 +111,7 @@ def verified_prefix(buf: bytes, first_seq: int | None) -> tuple[int, int, int | 
 
 def check(directory: str | os.PathLike, *, deep: bool = False) -> tuple[list[Damage], dict[str, dict]]:
     """Every damage in the journal at ``directory``, in journal order, and the digests of closed
-    segments the index does not hold yet (the writer records them). ``deep``: also decompress
+    segments not recorded yet (the writer records them). ``deep``: also decompress
     every archive (``cvagents verify``). Reads; never writes."""
     d = Path(directory)
     for attempt in (1, 2):
@@ -152,7 +158,7 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
         first_no = segment_no(archived[-1]["name"]) + 1
     else:  # nothing archived: the journal starts at segment 1, unless all its archives were pruned
         first_no = min(numbers) if index.get("pruned_through_seq") else 1
-    closed = index.get("closed") or {}
+    closed = load_digests(d)
     for no in range(first_no, newest):
         path = numbers.get(no)
         if path is None:
@@ -239,6 +245,36 @@ def _open_problem(path: Path, expected: int | None, no: int) -> list[Damage]:
     return []
 
 
+# --------------------------------------------------------------------------- on a writer's open
+
+
+def prepare(directory: Path, *, repair: bool, fsync: bool) -> list[dict[str, Any]]:
+    """What a writer does on open: refuse a damaged journal (``JournalDamaged``, the first
+    damage), or with ``repair`` cut it there (again, if more follows); then record the digests
+    not recorded yet and drop those of segments that are not closed (a mirror's copy ran ahead).
+    Returns what each cut lost."""
+    d = Path(directory)
+    repairs: list[dict[str, Any]] = []
+    for _ in range(5):  # each cut removes the first damage; a few is plenty
+        damage, seal = check(d)
+        if not damage:
+            break
+        if not repair:
+            raise JournalDamaged(damage[0])
+        log.warning("journal %s: repairing: %s", d, damage[0])
+        repairs.append(cut(d, damage[0], fsync=fsync))
+    else:
+        raise JournalDamaged(damage[0])
+    segs = list_segments(d)
+    newest = segment_no(segs[-1].name) if segs else 0
+    digests = load_digests(d)
+    if any(segment_no(n) >= newest for n in digests):
+        write_digests(d, {n: e for n, e in digests.items() if segment_no(n) < newest}, fsync=fsync)
+    if seal:
+        append_digests(d, seal, fsync=fsync)
+    return repairs
+
+
 # --------------------------------------------------------------------------- repair
 
 
@@ -288,8 +324,8 @@ def cut(directory: str | os.PathLike, damage: Damage, *, fsync: bool = True) -> 
             report["lost_records"] += e.get("count", 0)
             report["lost_bytes"] += e.get("bytes", 0)
             index["segments"].remove(e)
-    index["closed"] = {k: v for k, v in (index.get("closed") or {}).items() if segment_no(k) < no}
     write_index(d, index, fsync=fsync)
+    write_digests(d, {k: v for k, v in load_digests(d).items() if segment_no(k) < no}, fsync=fsync)
     seg = d / segment_name(no)
     if kept:
         atomic_write_bytes(seg, kept, fsync=fsync)

@@ -26,6 +26,7 @@ from pathlib import Path
 from cvagents.durability import integrity
 from cvagents.durability.integrity import JournalDamaged
 from cvagents.durability.journal_files import (
+    append_digests,
     archived_last_seq,
     create_segment,
     first_seq_of,
@@ -35,7 +36,6 @@ from cvagents.durability.journal_files import (
     segment_number,
     tail_record,
     take_lock,
-    update_index,
 )
 from cvagents.durability.journal_lines import (
     JournalError,
@@ -93,8 +93,7 @@ class Journal:
         self._broken: BaseException | None = None
         self._closed = False
         self._hasher = hashlib.sha256()  # of the open segment's bytes: its digest when it closes
-        self._open_first: int | None = None  # the open segment's first seq and record count
-        self._open_count = 0
+        self._open_first, self._open_count = None, 0  # the open segment's first seq and record count
         self.repairs: list[dict] = []  # what ``repair`` cut off on open (also journaled as journal_repaired)
 
     # ---- opening
@@ -133,7 +132,7 @@ class Journal:
         if not self.read_only:
             d.mkdir(parents=True, exist_ok=True)
             self._lock_fd = take_lock(d)
-            self._check(repair)
+            self.repairs = integrity.prepare(d, repair=repair, fsync=self.fsync)  # or JournalDamaged
         segs = list_segments(d)
         if not segs:
             if self.read_only:
@@ -182,34 +181,6 @@ class Journal:
             self._fd = os.open(last, os.O_WRONLY | os.O_APPEND)
             for report in self.repairs:
                 self.append("journal_repaired", report)
-
-    def _check(self, repair: bool) -> None:
-        """The closed segments against their digests: raise on damage, or cut it (``repair``);
-        then record the digests the index lacks and drop entries of segments no longer closed."""
-        d = self.directory
-        for _ in range(5):  # each cut removes the first damage; a few is plenty
-            damage, seal = integrity.check(d)
-            if not damage:
-                break
-            if not repair:
-                raise JournalDamaged(damage[0])
-            log.warning("journal %s: repairing: %s", d, damage[0])
-            self.repairs.append(integrity.cut(d, damage[0], fsync=self.fsync))
-        else:
-            raise JournalDamaged(damage[0])
-        segs = list_segments(d)
-        newest = segment_number(segs[-1]) if segs else 0
-        index = load_index(d)
-        stale = [n for n in index.get("closed") or {} if integrity.segment_no(n) >= newest]
-        if seal or stale:
-
-            def change(idx: dict) -> None:
-                closed = idx.setdefault("closed", {})
-                for n in stale:
-                    closed.pop(n, None)
-                closed.update(seal)
-
-            update_index(d, change, fsync=self.fsync)
 
     # ---- writing
 
@@ -288,9 +259,7 @@ class Journal:
         create_segment(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._size, self._hasher, self._open_first, self._open_count = 0, hashlib.sha256(), None, 0
-        update_index(
-            self.directory, lambda idx: idx.setdefault("closed", {}).__setitem__(closed, entry), fsync=self.fsync
-        )
+        append_digests(self.directory, {closed: entry}, fsync=self.fsync)
 
     # ---- reading
 

@@ -2,8 +2,10 @@
 
     segment_000001.jsonl   closed segments: never written again
     segment_000002.jsonl   the open (last) segment: appended to
-    index.json             the digest (sha256, size, seq range) of each closed segment, taken
-                           when it closed (``closed``); archived segments (``segments``)
+    digests.jsonl          one line per closed segment, appended when it closes: its size,
+                           sha256 and seq range (append-only, so a mirror's newer copy of it
+                           still holds the listed prefix; the last line for a name wins)
+    index.json             written by retention: archived segments and their seq ranges
     .lock                  flock held by the one writer (kill -9 releases it)
 
 What is read here is read cheaply: a closed segment's last record from its end, a segment's
@@ -15,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from cvagents.durability.journal_lines import JournalError, Record, decode_line,
 
 SEGMENT_RE = re.compile(r"^segment_(\d{6,})\.jsonl$")
 INDEX_NAME = "index.json"
+DIGESTS_NAME = "digests.jsonl"
 LOCK_NAME = ".lock"
 
 
@@ -88,8 +89,6 @@ def load_index(directory: Path) -> dict[str, Any]:
         index = json.loads(raw)
         if not isinstance(index.get("segments"), list):
             raise ValueError("no list of segments")
-        if not isinstance(index.get("closed", {}), dict):
-            raise ValueError("closed segments are not a mapping")
         return index
     except (ValueError, AttributeError) as exc:
         raise JournalError(f"unreadable: {exc}", directory / INDEX_NAME) from None
@@ -99,17 +98,40 @@ def write_index(directory: Path, index: dict[str, Any], *, fsync: bool = True) -
     atomic_write_bytes(directory / INDEX_NAME, json.dumps(index, indent=1).encode(), fsync=fsync)
 
 
-_INDEX_LOCK = threading.Lock()  # the writer's rotations and its retention pass share index.json
+def load_digests(directory: Path) -> dict[str, dict[str, Any]]:
+    """The digest of each closed segment by name, as recorded when it closed (a line that does not
+    parse, e.g. torn by a crash, is no digest: that segment's records are verified instead)."""
+    try:
+        raw = (directory / DIGESTS_NAME).read_bytes()
+    except FileNotFoundError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+            out[entry.pop("name")] = entry
+        except (ValueError, TypeError, AttributeError, KeyError):
+            continue
+    return out
 
 
-def update_index(directory: Path, change: Callable[[dict[str, Any]], None], *, fsync: bool = True) -> dict[str, Any]:
-    """Read, ``change`` in place and write back the index, one updater at a time in this process
-    (the one writer process: the journal's flock)."""
-    with _INDEX_LOCK:
-        index = load_index(directory)
-        change(index)
-        write_index(directory, index, fsync=fsync)
-        return index
+def append_digests(directory: Path, digests: dict[str, dict[str, Any]], *, fsync: bool = True) -> None:
+    """Record closed segments' digests (one ``write``; a torn earlier line is ended first)."""
+    path = directory / DIGESTS_NAME
+    lines = b"".join(json.dumps({"name": n, **e}, separators=(",", ":")).encode() + b"\n" for n, e in digests.items())
+    with open(path, "ab+") as f:
+        if f.tell() and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+            lines = b"\n" + lines
+        f.write(lines)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+def write_digests(directory: Path, digests: dict[str, dict[str, Any]], *, fsync: bool = True) -> None:
+    """Replace the digests (a repair, or dropping entries of segments that are not closed)."""
+    data = b"".join(json.dumps({"name": n, **e}, separators=(",", ":")).encode() + b"\n" for n, e in digests.items())
+    atomic_write_bytes(directory / DIGESTS_NAME, data, fsync=fsync)
 
 
 def archived_last_seq(directory: Path) -> int:

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from cvagents.durability.atomic import atomic_write_bytes, fsync_dir
-from cvagents.durability.journal_files import list_segments, load_index, update_index
+from cvagents.durability.journal_files import list_segments, load_digests, load_index, write_index
 from cvagents.durability.journal_lines import JournalError, seq_of, split_lines, verified_body
 
 
@@ -36,11 +36,12 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
     if not victims:
         return []
     ad.mkdir(parents=True, exist_ok=True)
-    closed = load_index(jd).get("closed") or {}
+    digests = load_digests(jd)
+    index = load_index(jd)
     done = []
     for seg in victims:
         buf = seg.read_bytes()
-        sealed = closed.get(seg.name)
+        sealed = digests.get(seg.name)
         if sealed is not None and hashlib.sha256(buf).hexdigest() != sealed["sha256"]:
             raise JournalError("closed segment does not match the sha256 taken when it closed; not archived", seg)
         first = last = None
@@ -67,13 +68,9 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
             "archive": os.path.relpath(gz, jd),
             "archive_sha256": hashlib.sha256(packed).hexdigest(),  # checked on open without unpacking
         }
-
-        def change(index: dict, entry: dict = entry, name: str = seg.name) -> None:
-            index["segments"] = [e for e in index["segments"] if e["name"] != name] + [entry]
-            index["segments"].sort(key=lambda e: e["first_seq"])
-            (index.get("closed") or {}).pop(name, None)
-
-        update_index(jd, change)
+        index["segments"] = [e for e in index["segments"] if e["name"] != seg.name] + [entry]
+        index["segments"].sort(key=lambda e: e["first_seq"])
+        write_index(jd, index)
         seg.unlink()
         fsync_dir(jd)
         done.append(entry)
@@ -99,16 +96,14 @@ def prune_archives(journal_dir: str | os.PathLike, keep_archived: int) -> list[d
     if keep_archived < 0:
         raise ValueError("keep_archived must be >= 0")
     jd = Path(journal_dir)
-    entries = sorted(load_index(jd)["segments"], key=lambda e: e["first_seq"])
+    index = load_index(jd)
+    entries = sorted(index["segments"], key=lambda e: e["first_seq"])
     victims = entries[: max(0, len(entries) - keep_archived)]
     if not victims:
         return []
-
-    def change(index: dict) -> None:
-        index["segments"] = [e for e in index["segments"] if e["name"] not in {v["name"] for v in victims}]
-        index["pruned_through_seq"] = max(index.get("pruned_through_seq", 0), victims[-1]["last_seq"])
-
-    update_index(jd, change)
+    index["segments"] = entries[len(victims) :]
+    index["pruned_through_seq"] = max(index.get("pruned_through_seq", 0), victims[-1]["last_seq"])
+    write_index(jd, index)
     for e in victims:
         try:
             (jd / e["archive"]).unlink()

@@ -13,6 +13,7 @@ import pytest
 from cvagents.durability import integrity
 from cvagents.durability.integrity import DamageKind
 from cvagents.durability.journal import Journal, JournalDamaged
+from cvagents.durability.journal_files import append_digests, load_digests
 from cvagents.durability.retention import apply_retention
 from cvagents.errors import CVAgentsError
 
@@ -36,7 +37,7 @@ def files(d: Path) -> dict[str, bytes]:
 
 def test_a_closed_segment_carries_the_digest_taken_when_it_closed(tmp_path):
     segs = build(tmp_path)
-    closed = json.loads((tmp_path / "index.json").read_text())["closed"]
+    closed = load_digests(tmp_path)
     assert sorted(closed) == [p.name for p in segs[:-1]]  # every closed one, not the open one
     import hashlib
 
@@ -109,7 +110,7 @@ def test_a_damaged_archive_is_found_and_cut(tmp_path):
 
 def test_an_unreadable_index_is_damage_and_repair_keeps_every_live_record(tmp_path):
     build(tmp_path)
-    (tmp_path / "index.json").write_text("{garbage")
+    (tmp_path / "index.json").write_text("{garbage")  # the index of archived segments
     with pytest.raises(JournalDamaged, match="index.json: unreadable index"):
         Journal.open(tmp_path)
     with Journal.open(tmp_path, repair=True, fsync=False) as j:
@@ -118,33 +119,30 @@ def test_an_unreadable_index_is_damage_and_repair_keeps_every_live_record(tmp_pa
 
 def test_segments_closed_before_digests_are_verified_then_sealed(tmp_path):
     segs = build(tmp_path)
-    index = json.loads((tmp_path / "index.json").read_text())
-    del index["closed"]
-    (tmp_path / "index.json").write_text(json.dumps(index))
+    (tmp_path / "digests.jsonl").unlink()
     damage, seal = integrity.check(tmp_path)
     assert damage == [] and sorted(seal) == [p.name for p in segs[:-1]]
     Journal.open(tmp_path).close()  # the writer records them
-    assert sorted(json.loads((tmp_path / "index.json").read_text())["closed"]) == [p.name for p in segs[:-1]]
+    assert sorted(load_digests(tmp_path)) == [p.name for p in segs[:-1]]
     # ... and a legacy segment that is corrupt is damage, with its line
-    (tmp_path / "index.json").write_text(json.dumps(index))
+    (tmp_path / "digests.jsonl").unlink()
     lines = segs[1].read_bytes().splitlines(keepends=True)
     segs[1].write_bytes(b"".join(lines[:3] + [lines[3].replace(b'"k"', b'"K"')] + lines[4:]))
     assert [(d.kind, d.path, d.line) for d in integrity.check(tmp_path)[0]] == [(DamageKind.CORRUPT, segs[1], 4)]
 
 
 def test_the_open_segments_torn_tail_and_an_index_ahead_of_it_are_not_damage(tmp_path):
-    """A crash tears the open segment's last line; a mirror copies index.json after the segments
-    it scanned, so the index may already hold the digest of the segment it copied while open."""
+    """A crash tears the open segment's last line; a mirror copies digests.jsonl after the
+    segments it scanned, so it may already hold the digest of the segment it copied while open."""
     segs = build(tmp_path)
     last = segs[-1]
     last.write_bytes(last.read_bytes() + b'{"seq":41,"ts":"x","kind":"k","da')
-    index = json.loads((tmp_path / "index.json").read_text())
-    index["closed"][last.name] = {"first_seq": 36, "last_seq": 50, "count": 15, "bytes": 9999, "sha256": "0" * 64}
-    (tmp_path / "index.json").write_text(json.dumps(index))
+    ahead = {"first_seq": 36, "last_seq": 50, "count": 15, "bytes": 9999, "sha256": "0" * 64}
+    append_digests(tmp_path, {last.name: ahead, "segment_000099.jsonl": ahead})
     assert integrity.check(tmp_path)[0] == []
     with Journal.open(tmp_path) as j:
         assert j.recovered_tail > 0 and j.last_seq == 40 and j.repairs == []
-    assert last.name not in json.loads((tmp_path / "index.json").read_text())["closed"]  # dropped by the writer
+    assert sorted(load_digests(tmp_path)) == [p.name for p in segs[:-1]]  # dropped by the writer
 
 
 def test_retention_refuses_to_archive_a_segment_that_fails_its_digest(tmp_path):
@@ -168,3 +166,15 @@ def test_the_check_on_open_reads_no_record_of_a_sound_closed_segment(tmp_path, m
     flip(segs[3], 50)
     assert [d.path for d in integrity.check(tmp_path)[0]] == [segs[3]]
     assert 0 < len(seen) <= segs[3].read_bytes().count(b"\n")  # that segment's lines only
+
+
+def test_a_torn_digest_line_is_no_digest_and_the_next_one_still_lands(tmp_path):
+    segs = build(tmp_path)
+    path = tmp_path / "digests.jsonl"
+    path.write_bytes(path.read_bytes()[:-20])  # the last digest torn by a crash
+    assert integrity.check(tmp_path)[0] == []  # that segment's records are verified instead
+    with Journal.open(tmp_path, segment_max_bytes=600, fsync=False) as j:
+        for i in range(10):
+            j.append("k", {"i": i})
+    assert sorted(load_digests(tmp_path)) == [p.name for p in sorted(tmp_path.glob("segment_*.jsonl"))[:-1]]
+    assert len(segs) > 3

@@ -126,8 +126,8 @@ def check(directory: str | os.PathLike, *, deep: bool = False) -> tuple[list[Dam
 def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
     try:
         index = load_index(d)
-    except JournalError as e:
-        return [Damage(DamageKind.INDEX, d / INDEX_NAME, None, f"unreadable index of the journal: {e.reason}", 0)], {}
+    except JournalError as err:
+        return [Damage(DamageKind.INDEX, d / INDEX_NAME, None, f"unreadable index of the journal: {err.reason}", 0)], {}
     segs = list_segments(d)
     live = {p.name for p in segs}
     damage: list[Damage] = []
@@ -160,11 +160,12 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
         first_no = min(numbers) if index.get("pruned_through_seq") else 1
     closed = load_digests(d)
     for no in range(first_no, newest):
-        path = numbers.get(no)
-        if path is None:
+        found = numbers.get(no)
+        if found is None:
             damage.append(Damage(DamageKind.MISSING, d / segment_name(no), None, "closed segment is missing", no))
             expected = None  # where the next one starts can no longer be checked
             continue
+        path = found
         entry = closed.get(path.name)
         if entry is None:  # closed before digests were kept, or just closed: verify its records once
             buf = path.read_bytes()
@@ -174,9 +175,9 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
                 damage.append(Damage(DamageKind.CORRUPT, path, bad, what, no, size))
                 expected = None  # where the next one should start is unknown
                 continue
-            if count:
-                seal[path.name] = closed_entry(last - count + 1, last, count, size, hashlib.sha256(buf).hexdigest())  # type: ignore[operator]
-            expected = last + 1 if last is not None else expected
+            if last is not None and count:
+                seal[path.name] = closed_entry(last - count + 1, last, count, size, hashlib.sha256(buf).hexdigest())
+                expected = last + 1
             continue
         if expected is not None and entry["first_seq"] != expected:
             damage.append(
@@ -184,9 +185,9 @@ def _check(d: Path, deep: bool) -> tuple[list[Damage], dict[str, dict]]:
                     DamageKind.MISSING, path, 1, f"starts at seq {entry['first_seq']} where {expected} was expected", no
                 )
             )
-        found = _segment_problem(path, entry, no)
-        if found is not None:
-            damage.append(found)
+        bad_segment = _segment_problem(path, entry, no)
+        if bad_segment is not None:
+            damage.append(bad_segment)
         expected = entry["last_seq"] + 1
     damage.extend(_open_problem(segs[-1], expected, newest))
     return damage, seal

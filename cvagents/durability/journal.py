@@ -93,7 +93,8 @@ class Journal:
         self._broken: BaseException | None = None
         self._closed = False
         self._hasher = hashlib.sha256()  # of the open segment's bytes: its digest when it closes
-        self._open_first, self._open_count = None, 0  # the open segment's first seq and record count
+        self._open_first: int | None = None  # the open segment's first seq and record count
+        self._open_count = 0
         self.repairs: list[dict] = []  # what ``repair`` cut off on open (also journaled as journal_repaired)
 
     # ---- opening

@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import os
@@ -39,6 +40,7 @@ def cmd_run(args) -> int:
         session_id=args.session_id,
         start_time=args.start_time,
         manual_clock=args.manual_clock,
+        repair=args.repair,
     )
     print(json.dumps(result))
     return 0
@@ -62,6 +64,28 @@ def cmd_status(args) -> int:
 
     s = collect_status(Path(args.workspace))
     print(to_json(s) if args.json else format_status(s))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from cvagents.config import Settings, default_project_root
+    from cvagents.durability.verify import verify_folder
+    from cvagents.workspace import Workspace
+
+    settings = Settings(
+        Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
+    )
+    root = Path(args.workspace)
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such workspace or mirror folder", str(root))
+    ws = Workspace.from_config(root, settings.coordination)
+    v = verify_folder(ws.root, ws.sessions_dir)
+    for problem in v.problems:
+        print(" ".join(problem.splitlines()))
+    if not v.sound:
+        print(f"damaged: {len(v.problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    print(f"sound: {v.sessions} session(s)" + (f", {v.files} mirrored files" if v.files else "") + f" in {root}")
     return 0
 
 
@@ -164,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="steps take no simulated time: the schedule runs as fast as the machine allows (tests, benchmarks)",
     )
+    r.add_argument(
+        "--repair",
+        action="store_true",
+        help="resume over a damaged journal: cut it at the damage (what follows is moved aside and its loss journaled) and go on from the last checkpoint before it",
+    )
     r.set_defaults(fn=cmd_run)
 
     rb = sub.add_parser(
@@ -184,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(fn=cmd_status)
+
+    v = sub.add_parser(
+        "verify",
+        help="check every session's journal in a workspace or a mirror; exit 1 on damage",
+        description="Check every session of a workspace, or of its mirror folder: each journal segment against the digest taken when it closed (and every record of the open one), every archive, each session.json, and a mirror's MANIFEST.json and the files it lists. Prints one line per problem; exits 0 when all is sound, 1 on damage.",
+    )
+    common(v)
+    configs(v)
+    v.set_defaults(fn=cmd_verify)
 
     c = sub.add_parser(
         "create-artifacts",

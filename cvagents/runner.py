@@ -47,6 +47,7 @@ def run_system(
     session_id: str | None = None,
     start_time: str | datetime | None = None,
     manual_clock: bool = False,
+    repair: bool = False,
 ) -> dict:
     """Run the system until ``meetings`` meetings and their execution phases are done (or
     forever). The one entry point for the CLI and the notebooks.
@@ -61,7 +62,9 @@ def run_system(
     to it unless ``mirror_to`` says otherwise. ``mirror_to`` overrides ``mirror.target``.
     ``start_time`` (ISO 8601) starts a new session's simulated clock there; ``manual_clock``:
     steps take no simulated time and the schedule runs as fast as the machine allows (tests,
-    benchmarks).
+    benchmarks). A damaged journal is refused (``JournalDamaged``, naming the segment and line)
+    unless ``repair``: then it is cut at the damage, what was lost is journaled, and the session
+    resumes from the last checkpoint before it.
 
     Everything it is given is checked before anything is created (a ``ConfigError`` naming the
     file and key, or the option). The run holds the workspace lock throughout: a second run on
@@ -78,6 +81,7 @@ def run_system(
     start = _parse_start(start_time)
     if resume_from:
         _mirror_session(resume_from)  # an id that would name a folder outside the workspace: refused now
+    _check_mirror_target(settings, Path(workspace), mirror_to=mirror_to, resume_from=resume_from)
     root = _workspace_folder(workspace)
     own_names = [a.api_key_env for a in settings.meeting.agents.values() if a.api_key_env]
     # one run per workspace, from before its session exists to its end; the keys out of the
@@ -111,6 +115,7 @@ def run_system(
                     mirror_to=str(mirror_to) if mirror_to else None,
                     rebuild_reports=bool(resume_from),
                     from_mirror=str(resume_from) if resume_from else None,
+                    repair=repair,
                 ),
                 teams,
                 clock=clock,
@@ -159,6 +164,27 @@ def _workspace_folder(workspace: Path | str) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "the workspace is a file, not a folder", str(root))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def _check_mirror_target(
+    settings: Settings, workspace: Path, *, mirror_to: str | Path | None, resume_from: str | Path | None
+) -> None:
+    """The target the run will mirror to, refused now if it cannot work (``check_target``)."""
+    from cvagents.durability.mirror_target import check_target
+    from cvagents.durability.session import mirror_sources
+    from cvagents.workspace import Workspace
+
+    for target, where in (
+        (mirror_to, "--mirror-to"),
+        (None if mirror_to else resume_from, "--resume-from"),
+        (
+            None if mirror_to or resume_from else settings.coordination.mirror.target,
+            f"{settings.coordination_path}: mirror.target",
+        ),
+    ):
+        if target:
+            ws = Workspace.from_config(workspace, settings.coordination)
+            check_target(target, workspace=ws.root, copied=mirror_sources(ws), where=where)
 
 
 def _mirror_session(mirror: str | Path, extra: dict[str, Any] | None = None) -> str | None:

@@ -4,12 +4,16 @@ A journal is a folder of segments (``journal_files``), each a file of one checks
 per line (``journal_lines``); old closed segments are archived by ``retention``.
 
 Only the tail of the open segment can be torn by a crash (each record is one ``write``; closed
-segments are fsynced before the next one is created), so ``open`` reads only that segment, cuts
-a bad tail, and leaves the rest to ``records()``, which verifies every line as it streams.
+segments are fsynced before the next one is created), so ``open`` cuts a bad tail of that
+segment silently. Damage anywhere else is not a crash: a writer's ``open`` checks every closed
+segment against the digest recorded when it closed (``integrity``) and refuses a damaged
+journal (``JournalDamaged``) unless told to ``repair`` it. ``records()`` verifies every line as
+it streams.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cvagents.durability import integrity
+from cvagents.durability.integrity import JournalDamaged
 from cvagents.durability.journal_files import (
+    append_digests,
     archived_last_seq,
     create_segment,
     first_seq_of,
@@ -44,7 +51,7 @@ from cvagents.durability.journal_lines import (
 )
 from cvagents.durability.retention import read_archive
 
-__all__ = ["Journal", "JournalError", "Record"]
+__all__ = ["Journal", "JournalDamaged", "JournalError", "Record"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,10 @@ class Journal:
         self._first_seq_cache: dict[Path, int | None] = {}
         self._broken: BaseException | None = None
         self._closed = False
+        self._hasher = hashlib.sha256()  # of the open segment's bytes: its digest when it closes
+        self._open_first: int | None = None  # the open segment's first seq and record count
+        self._open_count = 0
+        self.repairs: list[dict] = []  # what ``repair`` cut off on open (also journaled as journal_repaired)
 
     # ---- opening
 
@@ -96,28 +107,33 @@ class Journal:
         segment_max_bytes: int = 1_000_000,
         fsync: bool = True,
         read_only: bool = False,
+        repair: bool = False,
     ) -> Journal:
         """Create or open a journal, cutting a torn or corrupt tail off the open segment.
 
-        ``read_only`` opens without locking, creating or cutting anything (for monitors reading a
-        live or mirrored journal); a torn tail is then ignored instead of cut.
+        A writer checks the closed segments (``integrity.check``): a damaged journal raises
+        ``JournalDamaged`` naming the segment and line, unless ``repair``, which cuts it at the
+        damage (``integrity.cut``) and journals ``journal_repaired`` with what was lost.
+        ``read_only`` opens without locking, checking, creating or cutting anything (for monitors
+        reading a live or mirrored journal); a torn tail is then ignored instead of cut.
         """
         if segment_max_bytes <= 0:
             raise ValueError("segment_max_bytes must be positive")
         directory = Path(directory)
         j = cls(directory, segment_max_bytes, fsync, read_only)
         try:
-            j._open()
+            j._open(repair)
         except BaseException:
             j.close()
             raise
         return j
 
-    def _open(self) -> None:
+    def _open(self, repair: bool) -> None:
         d = self.directory
         if not self.read_only:
             d.mkdir(parents=True, exist_ok=True)
             self._lock_fd = take_lock(d)
+            self.repairs = integrity.prepare(d, repair=repair, fsync=self.fsync)  # or JournalDamaged
         segs = list_segments(d)
         if not segs:
             if self.read_only:
@@ -130,6 +146,7 @@ class Journal:
         buf = last.read_bytes()
         good, last_rec, count = scan_valid_prefix(last, buf)
         cut = len(buf) - good
+        content = buf[:good]
         if cut:
             self.recovered_tail = cut
             if not self.read_only:
@@ -145,6 +162,7 @@ class Journal:
                 f.flush()
                 os.fsync(f.fileno())
             good += 1
+            content = buf + b"\n"
         # Where does the open segment start? From the previous segment's tail (cheap) or the index.
         prev = tail_record(segs[-2]) if len(segs) > 1 else None
         prev_last = (prev.seq if prev else 0) if len(segs) > 1 else archived_last_seq(self.directory)
@@ -157,8 +175,13 @@ class Journal:
             self._last_seq = prev_last
             self._last = prev
         self._size = good
+        if last_rec is not None:
+            self._open_first, self._open_count = last_rec.seq - count + 1, count
         if not self.read_only:
+            self._hasher = hashlib.sha256(content)
             self._fd = os.open(last, os.O_WRONLY | os.O_APPEND)
+            for report in self.repairs:
+                self.append("journal_repaired", report)
 
     # ---- writing
 
@@ -185,6 +208,10 @@ class Journal:
                     self._broken = exc
                     raise
             self._write(line)
+            self._hasher.update(line)
+            if not self._open_count:
+                self._open_first = seq
+            self._open_count += 1
             rec = Record(seq, ts, kind, json.loads(data_json))
             self._last, self._last_seq = rec, seq
             self._last_by_kind[kind] = rec
@@ -217,15 +244,23 @@ class Journal:
         self._size = start + len(line)
 
     def _rotate(self) -> None:
+        """Close the open segment and start the next; then record the closed one's digest (a
+        crash in between leaves a closed segment without one: the next open verifies its
+        records and records it)."""
         fd = self._writer_fd()
         os.fsync(fd)  # a closed segment is durable before its successor exists
         os.close(fd)
         self._fd = None
+        closed = segment_name(self._seg_no)
+        entry = integrity.closed_entry(
+            self._open_first or self._last_seq, self._last_seq, self._open_count, self._size, self._hasher.hexdigest()
+        )
         self._seg_no += 1
         path = self.directory / segment_name(self._seg_no)
         create_segment(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        self._size = 0
+        self._size, self._hasher, self._open_first, self._open_count = 0, hashlib.sha256(), None, 0
+        append_digests(self.directory, {closed: entry}, fsync=self.fsync)
 
     # ---- reading
 

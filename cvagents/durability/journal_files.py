@@ -2,6 +2,9 @@
 
     segment_000001.jsonl   closed segments: never written again
     segment_000002.jsonl   the open (last) segment: appended to
+    digests.jsonl          one line per closed segment, appended when it closes: its size,
+                           sha256 and seq range (append-only, so a mirror's newer copy of it
+                           still holds the listed prefix; the last line for a name wins)
     index.json             written by retention: archived segments and their seq ranges
     .lock                  flock held by the one writer (kill -9 releases it)
 
@@ -27,6 +30,7 @@ from cvagents.durability.journal_lines import JournalError, Record, decode_line,
 
 SEGMENT_RE = re.compile(r"^segment_(\d{6,})\.jsonl$")
 INDEX_NAME = "index.json"
+DIGESTS_NAME = "digests.jsonl"
 LOCK_NAME = ".lock"
 
 
@@ -87,11 +91,47 @@ def load_index(directory: Path) -> dict[str, Any]:
             raise ValueError("no list of segments")
         return index
     except (ValueError, AttributeError) as exc:
-        raise JournalError(f"unreadable index: {exc}", directory / INDEX_NAME) from None
+        raise JournalError(f"unreadable: {exc}", directory / INDEX_NAME) from None
 
 
-def write_index(directory: Path, index: dict[str, Any]) -> None:
-    atomic_write_bytes(directory / INDEX_NAME, json.dumps(index, indent=1).encode())
+def write_index(directory: Path, index: dict[str, Any], *, fsync: bool = True) -> None:
+    atomic_write_bytes(directory / INDEX_NAME, json.dumps(index, indent=1).encode(), fsync=fsync)
+
+
+def load_digests(directory: Path) -> dict[str, dict[str, Any]]:
+    """The digest of each closed segment by name, as recorded when it closed (a line that does not
+    parse, e.g. torn by a crash, is no digest: that segment's records are verified instead)."""
+    try:
+        raw = (directory / DIGESTS_NAME).read_bytes()
+    except FileNotFoundError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+            out[entry.pop("name")] = entry
+        except (ValueError, TypeError, AttributeError, KeyError):
+            continue
+    return out
+
+
+def append_digests(directory: Path, digests: dict[str, dict[str, Any]], *, fsync: bool = True) -> None:
+    """Record closed segments' digests (one ``write``; a torn earlier line is ended first)."""
+    path = directory / DIGESTS_NAME
+    lines = b"".join(json.dumps({"name": n, **e}, separators=(",", ":")).encode() + b"\n" for n, e in digests.items())
+    with open(path, "ab+") as f:
+        if f.tell() and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+            lines = b"\n" + lines
+        f.write(lines)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+def write_digests(directory: Path, digests: dict[str, dict[str, Any]], *, fsync: bool = True) -> None:
+    """Replace the digests (a repair, or dropping entries of segments that are not closed)."""
+    data = b"".join(json.dumps({"name": n, **e}, separators=(",", ":")).encode() + b"\n" for n, e in digests.items())
+    atomic_write_bytes(directory / DIGESTS_NAME, data, fsync=fsync)
 
 
 def archived_last_seq(directory: Path) -> int:

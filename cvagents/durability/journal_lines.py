@@ -40,6 +40,7 @@ class JournalError(CVAgentsError):
     def __init__(self, message: str, path: Path | str | None = None, line: int | None = None):
         self.path = Path(path) if path is not None else None
         self.line = line
+        self.reason = message  # without the path and line
         where = f"{path}:{line}: " if path is not None and line is not None else (f"{path}: " if path else "")
         super().__init__(where + message)
 

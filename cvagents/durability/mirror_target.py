@@ -14,10 +14,12 @@ Layout on every target::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from cvagents.errors import CVAgentsError
 
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = "cvagents-mirror/1"
@@ -106,3 +108,56 @@ def open_target(target: str | os.PathLike, *, fsync: bool = False, incremental: 
     from cvagents.durability.fsspec_target import FsspecTarget
 
     return FsspecTarget(s)
+
+
+class MirrorTargetError(CVAgentsError):
+    """A mirror target that cannot work; refused before the run creates anything."""
+
+
+def check_target(target: str | os.PathLike, *, workspace: Path, copied: Mapping[str, Path], where: str) -> None:
+    """Refuse, naming ``where`` the target came from, a target that cannot work: the workspace
+    itself or a folder inside one the mirror copies (``copied``: every tick would copy the mirror
+    into itself and grow), ``memory://`` (it vanishes with the process), and an fsspec protocol
+    whose backend package is not installed (named, to install)."""
+    s = os.fspath(target)
+    if "://" in s and not s.startswith("file://"):
+        _check_protocol(s, where)
+        return
+    folder = Path(s.removeprefix("file://")).expanduser().resolve()
+    ws = Path(workspace).resolve()
+    if folder == ws:
+        raise MirrorTargetError(
+            f"{where}: {s} is the workspace itself; mirror to a folder outside it (e.g. on Google Drive)"
+        )
+    for src in copied.values():
+        src = Path(src).resolve()
+        if folder == src or folder.is_relative_to(src):
+            raise MirrorTargetError(
+                f"{where}: {s} is inside {src}, a folder the mirror copies: every tick would copy the mirror "
+                "into itself and grow; mirror to a folder outside it"
+            )
+
+
+def _check_protocol(url: str, where: str) -> None:
+    protocol = url.split("://", 1)[0].split("::")[-1]
+    if protocol == "memory":
+        raise MirrorTargetError(
+            f"{where}: {url}: memory:// keeps the mirror in this process's memory and it vanishes with the "
+            "process; mirror to a folder (e.g. the mounted Google Drive) or a lasting fsspec URL"
+        )
+    try:
+        import fsspec
+    except ImportError:
+        raise MirrorTargetError(f"{where}: {url} needs fsspec: pip install fsspec") from None
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError:
+        from fsspec.registry import known_implementations
+
+        known = known_implementations.get(protocol, {})
+        package = str(known.get("class", protocol)).split(".")[0]
+        raise MirrorTargetError(
+            f"{where}: {url}: the {protocol}:// backend is not installed: pip install {package}"
+        ) from None
+    except ValueError:
+        raise MirrorTargetError(f"{where}: {url}: fsspec knows no protocol {protocol!r}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.durability.atomic import fsync_dir
-from cvagents.durability.mirror_target import MANIFEST_NAME, open_target
+from cvagents.durability.mirror_target import MANIFEST_NAME, MirrorTarget, open_target
 from cvagents.errors import CVAgentsError
 
 
@@ -43,15 +43,8 @@ def restore(
     content raise RestoreError unless ``overwrite``.
     """
     b = open_target(target)
-    try:
-        manifest = json.loads(b.read_bytes(MANIFEST_NAME))
-        files = manifest["files"]
-        if not isinstance(files, dict):
-            raise ValueError("its files are not a mapping")
-    except FileNotFoundError:
-        raise RestoreError(f"no {MANIFEST_NAME} in {b}: not a mirror, or never completed a tick") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RestoreError(f"unreadable {MANIFEST_NAME} in {b}: {exc}") from None
+    manifest = read_manifest(b)
+    files = manifest["files"]
     dests = {name: Path(p).absolute() for name, p in dest_dirs.items()}
     result = RestoreResult(extra=manifest.get("extra"))
     problems: list[str] = []
@@ -63,20 +56,11 @@ def restore(
                 result.skipped.append(rel)
                 continue
             dest = (dests[name] / sub).absolute()
-            if not sub or ".." in Path(sub).parts or Path(sub).is_absolute():
-                problems.append(f"{rel}: unsafe path")
+            data, problem = listed_bytes(b, rel, meta)
+            if data is None:
+                problems.append(f"{rel}: {problem}")
                 continue
-            try:
-                size, sha = int(meta["size"]), str(meta["sha256"])
-                data = b.read_bytes(rel)
-            except (OSError, KeyError, TypeError, ValueError) as exc:
-                problems.append(f"{rel}: cannot read: {exc}")
-                continue
-            if len(data) > size and hashlib.sha256(data[:size]).hexdigest() == sha:
-                data = data[:size]  # appended after the manifest was written
-            if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
-                problems.append(f"{rel}: sha256/size mismatch (got {len(data)} bytes, manifest says {size})")
-                continue
+            size, sha = len(data), str(meta["sha256"])
             if dest.exists():
                 if dest.is_file() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
                     result.unchanged.append(rel)
@@ -103,3 +87,34 @@ def restore(
     finally:
         for tmp, _dest, _rel, _size in staged:
             tmp.unlink(missing_ok=True)
+
+
+def read_manifest(b: MirrorTarget) -> dict:
+    """The target's MANIFEST.json, its ``files`` a mapping; ``RestoreError`` naming it otherwise."""
+    try:
+        manifest = json.loads(b.read_bytes(MANIFEST_NAME))
+        if not isinstance(manifest.get("files"), dict):
+            raise ValueError("its files are not a mapping")
+        return manifest
+    except FileNotFoundError:
+        raise RestoreError(f"no {MANIFEST_NAME} in {b}: not a mirror, or never completed a tick") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RestoreError(f"unreadable {MANIFEST_NAME} in {b}: {exc}") from None
+
+
+def listed_bytes(b: MirrorTarget, rel: str, meta: Any) -> tuple[bytes | None, str]:
+    """The bytes of one file the manifest lists, verified against its size and sha256 (an
+    append-only file that grew since: its listed prefix); else None and what is wrong."""
+    sub = rel.partition("/")[2]
+    if not sub or ".." in Path(sub).parts or Path(sub).is_absolute():
+        return None, "unsafe path"
+    try:
+        size, sha = int(meta["size"]), str(meta["sha256"])
+        data = b.read_bytes(rel)
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        return None, f"cannot read: {exc}"
+    if len(data) > size and hashlib.sha256(data[:size]).hexdigest() == sha:
+        data = data[:size]  # appended after the manifest was written
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
+        return None, f"sha256/size mismatch (got {len(data)} bytes, manifest says {size})"
+    return data, ""

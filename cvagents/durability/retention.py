@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from cvagents.durability.atomic import atomic_write_bytes, fsync_dir
-from cvagents.durability.journal_files import list_segments, load_index, write_index
+from cvagents.durability.journal_files import list_segments, load_digests, load_index, write_index
 from cvagents.durability.journal_lines import JournalError, seq_of, split_lines, verified_body
 
 
@@ -24,7 +24,8 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
 
     Each archived segment is verified, written as ``<name>.gz`` (fsynced), entered in the
     journal's ``index.json`` (first/last seq, count, sha256 of the uncompressed bytes, archive
-    path relative to the journal dir) and only then deleted. Re-running after a crash at any
+    path relative to the journal dir, sha256 of the archive) and only then deleted; a segment
+    that no longer matches the digest taken when it closed is not archived. Re-running after a crash at any
     point is safe. The open segment is never touched. Returns the new index entries.
     """
     if keep_segments < 0:
@@ -35,10 +36,14 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
     if not victims:
         return []
     ad.mkdir(parents=True, exist_ok=True)
+    digests = load_digests(jd)
     index = load_index(jd)
     done = []
     for seg in victims:
         buf = seg.read_bytes()
+        sealed = digests.get(seg.name)
+        if sealed is not None and hashlib.sha256(buf).hexdigest() != sealed["sha256"]:
+            raise JournalError("closed segment does not match the sha256 taken when it closed; not archived", seg)
         first = last = None
         count = 0
         for n, line in enumerate(split_lines(buf), 1):
@@ -51,7 +56,8 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
         if count == 0:
             raise JournalError("empty closed segment; not archived", seg)
         gz = ad / (seg.name + ".gz")
-        atomic_write_bytes(gz, gzip.compress(buf, compresslevel=6, mtime=0))
+        packed = gzip.compress(buf, compresslevel=6, mtime=0)
+        atomic_write_bytes(gz, packed)
         entry = {
             "name": seg.name,
             "first_seq": first,
@@ -60,6 +66,7 @@ def apply_retention(journal_dir: str | os.PathLike, archive_dir: str | os.PathLi
             "sha256": hashlib.sha256(buf).hexdigest(),
             "bytes": len(buf),
             "archive": os.path.relpath(gz, jd),
+            "archive_sha256": hashlib.sha256(packed).hexdigest(),  # checked on open without unpacking
         }
         index["segments"] = [e for e in index["segments"] if e["name"] != seg.name] + [entry]
         index["segments"].sort(key=lambda e: e["first_seq"])

@@ -16,12 +16,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from cvagents.durability.atomic import read_json
+from cvagents.config import check_session_id
 from cvagents.durability.journal import Journal, JournalError
 from cvagents.durability.journal_files import SEGMENT_RE
 from cvagents.durability.mirror_target import MANIFEST_NAME, open_target
 from cvagents.durability.restore import RestoreError, restore
 from cvagents.durability.retention import apply_retention, prune_archives
+from cvagents.errors import CVAgentsError
 
 log = logging.getLogger("cvagents.durability.session")
 
@@ -37,6 +38,31 @@ class SessionStatus(StrEnum):
 UNFINISHED = (SessionStatus.RUNNING, SessionStatus.STOPPED)
 
 
+class SessionFileError(CVAgentsError):
+    """A session's ``session.json`` or folder cannot be trusted; the message names it."""
+
+
+def read_session_file(path: Path) -> dict[str, Any] | None:
+    """A session's ``session.json`` (None when there is none), or ``SessionFileError`` naming it:
+    not UTF-8, not JSON, not an object, or a ``session_id`` that is not its folder's."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        info = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SessionFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise SessionFileError(f"{path}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    if not isinstance(info, dict):
+        raise SessionFileError(f"{path}: expected a JSON object, got {type(info).__name__}")
+    folder = Path(path).parent.name.removeprefix("session_")
+    if "session_id" in info and info["session_id"] != folder:
+        raise SessionFileError(f"{path}: session_id {info['session_id']!r} is not its folder's ({folder!r})")
+    return info
+
+
 def session_dir(sessions_dir: Path, session_id: str) -> Path:
     return Path(sessions_dir) / f"session_{session_id}"
 
@@ -50,20 +76,37 @@ def archive_dir(sdir: Path) -> Path:
 
 
 def sessions(sessions_dir: Path) -> list[dict[str, Any]]:
-    """Every session with a journal, oldest first: {id, dir, info (session.json or None)}."""
+    """Every session with a journal, oldest first: {id, dir, info (session.json or None), damaged
+    (what is wrong with its session.json or folder, or None)}. A damaged session is listed, never
+    raised: one bad session does not hide the others."""
     out: list[dict[str, Any]] = []
     root = Path(sessions_dir)
     if not root.is_dir():
         return out
     for d in root.iterdir():
-        if not d.is_dir() or not d.name.startswith("session_"):
+        if not d.name.startswith("session_") or not d.is_dir():
             continue
         jd = journal_dir(d)
         if not jd.is_dir() or not any(SEGMENT_RE.match(n) for n in os.listdir(jd)):
             continue
-        info = read_json(d / "session.json")
+        info, damaged = None, None
+        if d.is_symlink():
+            damaged = f"{d}: a session folder that is a symbolic link (to {os.readlink(d)}): a run writes only inside its workspace"
+        else:
+            try:
+                info = read_session_file(d / "session.json")
+            except SessionFileError as e:
+                damaged = str(e)
         order = (info or {}).get("updated_wall") or ""
-        out.append({"id": d.name[len("session_") :], "dir": d, "info": info, "_order": (order, d.stat().st_mtime)})
+        out.append(
+            {
+                "id": d.name[len("session_") :],
+                "dir": d,
+                "info": info,
+                "damaged": damaged,
+                "_order": (order, d.lstat().st_mtime),
+            }
+        )
     out.sort(key=lambda s: s["_order"])
     for s in out:
         del s["_order"]
@@ -73,8 +116,16 @@ def sessions(sessions_dir: Path) -> list[dict[str, Any]]:
 def find_unfinished(sessions_dir: Path) -> str | None:
     """The newest session that did not finish (killed, or stopped with Ctrl-C). Sessions
     written before journals had checkpoints (no ``updated_wall`` in session.json) are not
-    continued: their journal cannot say where they stopped."""
-    for s in reversed(sessions(sessions_dir)):
+    continued: their journal cannot say where they stopped. A session whose session.json is
+    damaged may be the one to continue: ``SessionFileError`` naming it."""
+    found = sessions(sessions_dir)
+    for s in found:
+        if s["damaged"]:
+            raise SessionFileError(
+                f"{s['damaged']}; cannot tell which session to continue: repair or remove that file, "
+                "or choose with --session-id ID or --new-session"
+            )
+    for s in reversed(found):
         info = s["info"] or {}
         if info and not info.get("updated_wall"):
             continue
@@ -155,6 +206,8 @@ def restore_from_mirror(target: str | os.PathLike, ws) -> dict[str, Any]:
         raise RestoreError(f"cannot resume from the mirror: no readable {MANIFEST_NAME} in {target}")
     extra = dict(manifest.get("extra") or {})
     sid = extra.get("session_id")
+    if sid is not None:  # it becomes a folder name under the workspace
+        check_session_id(sid, f"{target}/{MANIFEST_NAME}: extra.session_id")
     local = _local_last_seq(ws, sid) if sid else -1
     if sid and local >= int(extra.get("journal_last_seq") or 0):
         log.info(

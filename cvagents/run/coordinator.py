@@ -70,14 +70,19 @@ class Coordinator:
         self.ledger.today = lambda: self.clock.now().date().isoformat()  # days follow the run's clock
         self.teams = teams or build_teams(settings)
         self._log_handlers = setup_logging(self.ws, console=options.console)
-        self.session = RunSession(
-            self.ws,
-            self.cfg,
-            self.clock.now(),
-            session_id=options.session_id,
-            new_session=options.new_session,
-            mirror_to=options.mirror_to,
-        )
+        try:  # a damaged journal or session.json is refused here: let go of the log first
+            self.session = RunSession(
+                self.ws,
+                self.cfg,
+                self.clock.now(),
+                session_id=options.session_id,
+                new_session=options.new_session,
+                mirror_to=options.mirror_to,
+                repair=options.repair,
+            )
+        except BaseException:
+            remove_logging(self._log_handlers)
+            raise
         self.session_id, self.session_dir = self.session.session_id, self.session.session_dir
         self.journal, self.resuming = self.session.journal, self.session.resuming
         self.record = self.session.record
@@ -376,7 +381,7 @@ class Coordinator:
             self.clock.jump_to(t)  # simulated time goes on from where the journal ended
         recovery.recharge(self.ledger, tail.responses, self.settings.meeting.pricing)  # on the day they were paid
         self._pending = tail.pending
-        self.resume_info = info = recovery.resume_info(tail, t, self.options.from_mirror)
+        self.resume_info = info = recovery.resume_info(tail, t, self.options.from_mirror, self.journal.repairs)
         if self.options.rebuild_reports:
             from cvagents.run.rebuild import rebuild_reports
 

@@ -19,6 +19,7 @@ class RunOptions:
     mirror_to: str | None = None  # overrides mirror.target in the config
     rebuild_reports: bool = False  # rebuild reports/ from the journal before continuing (after a restore)
     from_mirror: str | None = None  # where the workspace was restored from (for the record)
+    repair: bool = False  # cut a damaged journal at the damage (recorded) instead of refusing to resume
 
 
 def install_sigint(clock: Clock) -> None:

@@ -22,6 +22,7 @@ the step it shows under way. Reading is proportional to the tail, not to the jou
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,8 @@ __all__ = [
     "finish",
     "clean_temps",
 ]
+
+log = logging.getLogger("cvagents.run")
 
 
 def sim_time(s: str) -> datetime:
@@ -259,8 +262,13 @@ def unfinished_step(p: PendingMeeting | PendingHeartbeat | None) -> str | None:
     return None
 
 
-def resume_info(tail: Tail, t: datetime, from_mirror: str | None) -> dict[str, Any]:
-    """What a resume found: journaled as ``session_resumed`` and kept in session.json."""
+def resume_info(tail: Tail, t: datetime, from_mirror: str | None, repairs: list[dict] | None = None) -> dict[str, Any]:
+    """What a resume found: journaled as ``session_resumed`` and kept in session.json, with what
+    ``--repair`` cut off a damaged journal (``repairs``), also logged."""
+    for r in repairs or ():
+        log.warning(
+            "🩹 Journal repaired: %s; %d records moved aside to %s", r["problem"], r["lost_records"], r["moved_to"]
+        )
     return {
         "at_seq": tail.last_seq,
         "checkpoint_seq": tail.checkpoint.seq if tail.checkpoint else None,
@@ -269,6 +277,7 @@ def resume_info(tail: Tail, t: datetime, from_mirror: str | None) -> dict[str, A
         "sim_time": t.isoformat(),
         "from_mirror": from_mirror,
         "wall_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        **({"journal_repaired": repairs} if repairs else {}),
     }
 
 

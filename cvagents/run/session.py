@@ -18,7 +18,14 @@ from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.journal import Journal, Record
 from cvagents.durability.mirror import Mirror
-from cvagents.durability.session import SessionStatus, apply_journal_retention, find_unfinished, mirror_sources
+from cvagents.durability.session import (
+    SessionFileError,
+    SessionStatus,
+    apply_journal_retention,
+    find_unfinished,
+    mirror_sources,
+    read_session_file,
+)
 from cvagents.errors import CVAgentsError
 from cvagents.workspace import Workspace
 
@@ -33,7 +40,8 @@ class SessionExistsError(CVAgentsError):
 
 class RunSession:
     """The session asked for (``session_id``), else the newest unfinished one (unless
-    ``new_session``), else a new one named after ``now``; ``resuming`` when it has a journal."""
+    ``new_session``), else a new one named after ``now``; ``resuming`` when it has a journal.
+    ``repair``: cut a damaged journal at the damage instead of refusing it (``JournalDamaged``)."""
 
     def __init__(
         self,
@@ -44,6 +52,7 @@ class RunSession:
         session_id: str | None = None,
         new_session: bool = False,
         mirror_to: str | None = None,
+        repair: bool = False,
     ):
         self.cfg = cfg
         sid = session_id
@@ -51,14 +60,18 @@ class RunSession:
             sid = find_unfinished(ws.sessions_dir)
         self.session_id = sid or f"{stamp(now)}_{uuid.uuid4().hex[:6]}"
         self.session_dir = ws.sessions_dir / f"session_{self.session_id}"
+        if self.session_dir.is_symlink():
+            raise SessionFileError(
+                f"{self.session_dir}: a session folder that is a symbolic link: a run writes only inside its workspace"
+            )
         jdir = self.session_dir / "trajectories"
+        old = read_session_file(self.session_file) or {}  # damaged: refused before the journal is touched
         self.resuming = jdir.is_dir() and any(p.suffix == ".jsonl" for p in jdir.iterdir())
         if self.resuming and new_session and session_id:
             raise SessionExistsError(f"session {self.session_id} already exists; --new-session needs a new id")
         jc = cfg.journal
-        self.journal = Journal.open(jdir, segment_max_bytes=jc.segment_max_bytes, fsync=jc.fsync)
+        self.journal = Journal.open(jdir, segment_max_bytes=jc.segment_max_bytes, fsync=jc.fsync, repair=repair)
         self._lock = threading.Lock()
-        old = read_json(self.session_file) or {}
         self.resumes = int(old.get("resumes", 0)) + (1 if self.resuming else 0)
         self.started_wall = old.get("started_wall", datetime.now(UTC).isoformat(timespec="seconds"))
         self.mirror: Mirror | None = None

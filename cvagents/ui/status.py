@@ -11,6 +11,7 @@ from typing import Any
 
 from cvagents.durability.atomic import read_json
 from cvagents.durability.session import sessions as all_sessions
+from cvagents.durability.verify import session_problems
 from cvagents.rollout import decisions, deployment, metrics_store
 from cvagents.workspace import Workspace
 
@@ -49,6 +50,7 @@ def collect_status(root: Path | str) -> dict[str, Any]:
         "rollout": _rollout_status(ws),
         "costs": read_json(ws.costs_file),
         "last_lines": list(last),
+        "damage": session_problems(ws.sessions_dir),  # damaged session.json or journal: {session, problem}
     }
 
 
@@ -111,6 +113,8 @@ def format_status(s: dict[str, Any]) -> str:
             elif m.get("last_error"):
                 line += f" (last error {m.get('last_error_at')}: {m['last_error'][:200]})"
             out.append(line)
+    for d in s.get("damage") or []:
+        out.append(f"⚠️ Session {d['session']} damaged: {d['problem']}")
     out.append("\n📜 Last 10 lines:")
     out += s["last_lines"]
     return "\n".join(out)

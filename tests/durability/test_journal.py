@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cvagents.durability.journal import Journal, JournalError
+from cvagents.durability.journal import Journal, JournalDamaged, JournalError
 from cvagents.durability.retention import apply_retention
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,7 +130,10 @@ def test_corruption_in_a_closed_segment_names_file_and_line(tmp_path):
     lines = seg.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2].replace(b'"k"', b'"K"')
     seg.write_bytes(b"".join(lines))
-    j = Journal.open(tmp_path)  # open reads only the open segment: still fine
+    with pytest.raises(JournalDamaged) as damaged:  # a writer checks closed segments on open
+        Journal.open(tmp_path)
+    assert damaged.value.path == seg and damaged.value.line == 3
+    j = Journal.open(tmp_path, read_only=True)  # a reader does not: records() finds it
     with pytest.raises(JournalError) as err:
         list(j.records())
     assert err.value.path == seg and err.value.line == 3

@@ -63,7 +63,7 @@ def test_copies_only_what_changed(ws, tmp_path, incremental):
     target = tmp_path / "drive"
     m = Mirror(sources, target, incremental_copies=incremental)
     first = m.flush()
-    nfiles = len(j.segments()) + 2
+    nfiles = len(j.segments()) + 3  # the segments, the journal's index.json, two reports
     assert first.ok and first.files_copied == nfiles and first.manifest_written
     assert not (target / "reports/handoff/.pending_actions.json.tmp123").exists()
     mtime = (target / MANIFEST_NAME).stat().st_mtime_ns
@@ -152,7 +152,7 @@ def test_manifest_lists_sha256_and_is_written_last(ws, tmp_path):
     url = f"logmem://m-{uuid.uuid4().hex}"
     m = Mirror(sources, url, manifest_extra=lambda: {"journal_last_seq": j.last_seq})
     assert m.flush().ok
-    assert moves[-1] == MANIFEST_NAME and moves.count(MANIFEST_NAME) == 1 and len(moves) == len(j.segments()) + 3
+    assert moves[-1] == MANIFEST_NAME and moves.count(MANIFEST_NAME) == 1 and len(moves) == len(j.segments()) + 4
     j.append("x", {})
     (sources["reports"] / "planning/summary_2.md").write_text("# 2\n")
     moves.clear()
@@ -281,7 +281,7 @@ def test_fsspec_error_is_recorded_then_recovers(ws, tmp_path):
         FlakyFS.broken = False
     assert m.flush().ok and m.status()["consecutive_failures"] == 0
     res = restore(url, {"trajectories": tmp_path / "t", "reports": tmp_path / "r"})
-    assert len(res.files) == len(j.segments()) + 2
+    assert len(res.files) == len(j.segments()) + 3  # with the journal's index.json
 
 
 def test_memory_fsspec_target_and_restore(ws, tmp_path):
@@ -293,7 +293,7 @@ def test_memory_fsspec_target_and_restore(ws, tmp_path):
     assert m.flush().files_copied == 1
     dest = {"trajectories": tmp_path / "new/traj", "reports": tmp_path / "new/reports"}
     res = restore(url, dest)
-    assert res.extra == {"journal_last_seq": 61} and len(res.files) == len(j.segments()) + 2
+    assert res.extra == {"journal_last_seq": 61} and len(res.files) == len(j.segments()) + 3
     with Journal.open(dest["trajectories"]) as j2:
         assert list(j2.records()) == list(j.records())
 

@@ -12,8 +12,8 @@ PACKAGE = Path(cvagents.__file__).resolve().parent
 #: lowest first; a module may import its own layer and the layers below it, never above
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "clock", "metric_sources", "secrets"),
+    ("config",),
     ("durability",),
-    ("config", "config_base", "config_coordination", "config_meeting"),
     ("workspace",),
     ("llm", "models"),
     ("offline",),

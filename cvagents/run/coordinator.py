@@ -71,15 +71,7 @@ class Coordinator:
         self.teams = teams or build_teams(settings)
         self._log_handlers = setup_logging(self.ws, console=options.console)
         try:  # a damaged journal or session.json is refused here: let go of the log first
-            self.session = RunSession(
-                self.ws,
-                self.cfg,
-                self.clock.now(),
-                session_id=options.session_id,
-                new_session=options.new_session,
-                mirror_to=options.mirror_to,
-                repair=options.repair,
-            )
+            self.session = RunSession(self.ws, self.cfg, self.clock.now(), options)
         except BaseException:
             remove_logging(self._log_handlers)
             raise

@@ -27,6 +27,7 @@ from cvagents.durability.session import (
     read_session_file,
 )
 from cvagents.errors import CVAgentsError
+from cvagents.run.options import RunOptions
 from cvagents.workspace import Workspace
 
 __all__ = ["RunSession", "SessionExistsError"]
@@ -39,7 +40,7 @@ class SessionExistsError(CVAgentsError):
 
 
 class RunSession:
-    """The session asked for (``session_id``), else the newest unfinished one (unless
+    """The session ``options`` ask for (``session_id``), else the newest unfinished one (unless
     ``new_session``), else a new one named after ``now``; ``resuming`` when it has a journal.
     ``repair``: cut a damaged journal at the damage instead of refusing it (``JournalDamaged``)."""
 
@@ -48,12 +49,14 @@ class RunSession:
         ws: Workspace,
         cfg: CoordinationConfig,
         now: datetime,
-        *,
-        session_id: str | None = None,
-        new_session: bool = False,
-        mirror_to: str | None = None,
-        repair: bool = False,
+        options: RunOptions,
     ):
+        session_id, new_session, mirror_to, repair = (
+            options.session_id,
+            options.new_session,
+            options.mirror_to,
+            options.repair,
+        )
         self.cfg = cfg
         sid = session_id
         if sid is None and not new_session:

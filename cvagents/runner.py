@@ -129,9 +129,7 @@ def run_system(
                 coord.close()
         finally:
             for agent in teams.all().values():
-                close = getattr(agent.provider, "close", None)
-                if close:
-                    close()
+                agent.provider.close()  # Provider.close: a no-op unless the provider holds a client
 
 
 def mirror_to_restore(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import one_line_error, tree
 from waiting import wait_for
 
 from cvagents import cli
@@ -27,19 +28,6 @@ def cvagents(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cvagents", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw
     )
-
-
-def one_line_error(p: subprocess.CompletedProcess) -> str:
-    """The one ``error:`` line of a refused command (and nothing else on stdout or stderr)."""
-    assert p.returncode == 2, (p.returncode, p.stderr[-3000:])
-    assert "Traceback" not in p.stderr and p.stdout == ""
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
-    return lines[0]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _edit(path: Path, fn) -> None:

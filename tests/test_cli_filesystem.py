@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_line_error
 
 from cvagents.rollout import deployment
 
@@ -33,14 +34,6 @@ def file_size_limit(nbytes: int):
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
 
     return limit
-
-
-def one_line_error(p: subprocess.CompletedProcess) -> str:
-    assert p.returncode == 2, (p.returncode, p.stderr[-3000:])
-    assert "Traceback" not in p.stderr + p.stdout
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
-    return lines[0]
 
 
 def cvagents_run(ws: Path, *extra: str, prefix: list[str] | None = None, **kw) -> subprocess.CompletedProcess:
@@ -66,7 +59,7 @@ def without_permission_bypass() -> list[str]:
 def test_a_workspace_under_a_file(tmp_path):
     f = tmp_path / "afile"
     f.write_text("not a folder\n")
-    line = one_line_error(cvagents_run(f / "ws"))
+    line = one_line_error(cvagents_run(f / "ws"), stdout_empty=False)
     assert line == f"error: {f / 'ws'}: Not a directory"
     assert f.read_text() == "not a folder\n" and sorted(tmp_path.iterdir()) == [f]
 
@@ -79,7 +72,7 @@ def test_a_folder_the_run_cannot_write_mid_run_names_the_file_and_leaves_nothing
     try:
         prefix = without_permission_bypass()
         p = cvagents_run(ws, prefix=prefix)
-        line = one_line_error(p)
+        line = one_line_error(p, stdout_empty=False)
     finally:
         planning.chmod(0o755)
     # the meeting ran and was journaled; its first report could not be written
@@ -90,7 +83,7 @@ def test_a_folder_the_run_cannot_write_mid_run_names_the_file_and_leaves_nothing
 def test_a_full_disk_mid_run_is_one_line_and_leaves_nothing_partial(tmp_path):
     ws = tmp_path / "ws"
     p = cvagents_run(ws, preexec_fn=file_size_limit(16 * 1024))
-    line = one_line_error(p)
+    line = one_line_error(p, stdout_empty=False)
     assert line.startswith(f"error: {ws}/") and line.endswith(": File too large"), line
     assert leftovers(ws) == []
 

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RENAMED = {"shadow": "dark", "5_percent": "canary", "20_percent": "quarter", "50_percent": "half", "production": "full"}
 STAGES = list(RENAMED.values())
 
+SID = "20250301_080000_1a0a0a"  # the run's session id, in the format the CLI checks
+
 
 def _project(root: Path, project_root: Path) -> Path:
     """configs/, prompts/ and the handoff docs, with the layout, stage names and two thresholds changed."""
@@ -73,7 +75,7 @@ def custom_run(tmp_path_factory):
         meetings=2,
         manual_clock=True,
         start_time="2026-03-01T08:00:00",
-        session_id="layout",
+        session_id=SID,
         project_root=project,
         mirror_to=mirror,
         console=False,
@@ -91,7 +93,7 @@ def test_the_run_wrote_its_layout_and_left_its_descriptor(custom_run):
     ws, mirror, _ = custom_run
     for rel in ("out/meetings", "out/heartbeats", "out/handoff/pending_actions.json", "measured/all/metrics.json"):
         assert (ws / rel).exists(), rel
-    assert list((ws / "journal").glob("session_layout/trajectories/segment_*.jsonl"))
+    assert list((ws / "journal").glob(f"session_{SID}/trajectories/segment_*.jsonl"))
     assert not (ws / "reports" / "planning").exists() and not (ws / "sessions").exists()
     assert Workspace.open(ws).stages == tuple(STAGES)
     assert (mirror / "meta" / "workspace.json").read_bytes() == (ws / "meta" / "workspace.json").read_bytes()
@@ -102,7 +104,7 @@ def test_status_sees_the_runs_stages_and_paths(custom_run, where):
     ws, mirror, version = custom_run
     s = collect_status(ws if where == "workspace" else mirror)
     assert list(s["stages"]) == STAGES
-    assert s["session"]["session_id"] == "layout" and s["session"]["status"] == "finished"
+    assert s["session"]["session_id"] == SID and s["session"]["status"] == "finished"
     assert set(s["essential_files"]) == {
         "models/v1_production.pth",
         "measured/all/metrics.json",
@@ -131,7 +133,7 @@ def test_the_dashboards_data_layer_sees_the_runs_stages_paths_and_thresholds(cus
     refused = [r for r in e["decisions"].itertuples() if r.kind == "refused"]
     assert refused and all(r.stage not in STAGES for r in refused)  # the offline team asks for "shadow"
     h = dd.health(src)
-    assert h.state == "finished" and h.session["session_id"] == "layout" and not h.missing
+    assert h.state == "finished" and h.session["session_id"] == SID and not h.missing
     figs = plots.workspace_figures(src, p, e)
     assert set(figs) >= {"ndcg_at_10", "tool_executions", "participation"}
 
@@ -157,7 +159,7 @@ def test_rebuild_reports_rebuilds_into_the_runs_layout_given_only_the_folder(cus
         timeout=120,
     )
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["session_id"] == "layout"
+    assert json.loads(p.stdout)["session_id"] == SID
     assert {q.relative_to(copy): q.read_bytes() for q in (copy / "out").rglob("*") if q.is_file()} == written
     assert rebuild_reports(copy)["meetings"] == 2
 

@@ -23,18 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cvagents.config import EXECUTIVE_ROLES as EXECUTIVE  # noqa: E402
+from cvagents.config import PLANNING_ROLES as PLANNING  # noqa: E402
+from cvagents.config import STAGES  # noqa: E402
 from cvagents.ui.dashboard import ExecutionDashboard, PlanningDashboard  # noqa: E402
 
-PLANNING = ("moderator", "pre_architect", "data_analyst", "tech_analysis", "critic", "cotrr_team")
-EXECUTIVE = (
-    "ops_commander",
-    "infra_guardian",
-    "latency_analyst",
-    "compliance_monitor",
-    "integration_engineer",
-    "rollback_officer",
-)
-STAGES = ("shadow", "5_percent", "20_percent", "50_percent", "production")
 TOOLS = ("deploy_model", "run_evaluation", "run_rollback_drill", "collect_metrics")
 START = datetime(2025, 10, 13, 20, 0, tzinfo=UTC)
 

@@ -38,6 +38,14 @@ def _now(ctx: ToolContext) -> str:
     return ctx.now().isoformat() if ctx.now else ""
 
 
+def _decide(ctx: ToolContext, tool: str, kind: str, **kw: Any) -> dict:
+    """Record one rollout decision a stage tool made: journaled (``ctx.record``) and written to
+    decisions.jsonl, with the run's time and the action id."""
+    return decisions.append(
+        ctx.workspace, ctx.config, kind, time=_now(ctx), source=tool, action_id=ctx.action_key, record=ctx.record, **kw
+    )
+
+
 class DeployArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model_path: str = Field(
@@ -65,17 +73,13 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
     ws, cfg = ctx.workspace, ctx.config
     if args.stage not in cfg.rollout.stages:
         why = f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}"
-        decisions.append(
-            ws,
-            cfg,
+        _decide(
+            ctx,
+            "deploy_model",
             "refused",
             stage=args.stage,
             outcome="refused",
             reason=why,
-            time=_now(ctx),
-            source="deploy_model",
-            action_id=ctx.action_key,
-            record=ctx.record,
         )
         raise ToolRefused(why)
     stage_dir = _stage(ctx, args.stage)
@@ -85,19 +89,15 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
     if done:
         if not any(d.get("action_id") == ctx.action_key and d.get("outcome") == "deployed" for d in decisions.read(ws)):
             # installed by a run that stopped before recording its decision: record it now
-            decisions.append(
-                ws,
-                cfg,
+            _decide(
+                ctx,
+                "deploy_model",
                 "promotion" if previous_stage(cfg, args.stage) else "deployment",
                 stage=args.stage,
                 outcome="deployed",
                 reason="installed before the run stopped; recorded on resume",
-                time=_now(ctx),
                 sha256=done["sha256"],
                 version=done["version"],
-                source="deploy_model",
-                action_id=ctx.action_key,
-                record=ctx.record,
             )
         return {"stage": args.stage, **done, "already_done": True}
     metrics = metrics_store.load(ws.metrics_file)
@@ -106,43 +106,35 @@ def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
     evidence = a.review.evidence if a.review else {}
     kind = "promotion" if a.previous_stage else "deployment"
     if not a.allowed:
-        decisions.append(
-            ws,
-            cfg,
+        _decide(
+            ctx,
+            "deploy_model",
             "refused",
             stage=args.stage,
             outcome="refused",
             reason=a.reason,
-            time=_now(ctx),
             sha256=sha,
             gates=gates,
             evidence=evidence,
             thresholds_stage=a.previous_stage or args.stage,
-            source="deploy_model",
-            action_id=ctx.action_key,
-            record=ctx.record,
             requested=kind,
             model_path=ws.rel(art),
             **a.extra,
         )
         raise ToolRefused(a.reason)
     m = deployment.install(stage_dir, art, source_label=ws.rel(art), action_id=ctx.action_key, time=_now(ctx))
-    d = decisions.append(
-        ws,
-        cfg,
+    d = _decide(
+        ctx,
+        "deploy_model",
         kind,
         stage=args.stage,
         outcome="deployed",
         reason=a.reason,
-        time=_now(ctx),
         sha256=sha,
         version=m["version"],
         gates=gates,
         evidence=evidence,
         thresholds_stage=a.previous_stage or args.stage,
-        source="deploy_model",
-        action_id=ctx.action_key,
-        record=ctx.record,
         from_stage=a.previous_stage,
         model_path=ws.rel(art),
     )
@@ -176,19 +168,15 @@ def rollback_model(ctx: ToolContext, args: StageArgs) -> dict:
     m = deployment.point_to(
         stage_dir, prev, action_id=ctx.action_key, time=_now(ctx), reason=f"rollback of {live['version']}"
     )
-    decisions.append(
-        ctx.workspace,
-        ctx.config,
+    _decide(
+        ctx,
+        "rollback_model",
         "rollback",
         stage=args.stage,
         outcome="rolled_back",
-        time=_now(ctx),
         sha256=live["sha256"],
         version=live["version"],
         reason=f"rolled back {args.stage} from {live['version']} to {prev or 'nothing'} on request",
-        source="rollback_model",
-        action_id=ctx.action_key,
-        record=ctx.record,
         cause="requested",
         rolled_back_to={"version": prev},
     )

@@ -158,6 +158,11 @@ class Workspace:
         return self.rollout_dir / "approvals"
 
     @property
+    def models_dir(self) -> Path:
+        """The model registry: every candidate submitted (``cvagents.models.registry``)."""
+        return self.reports_dir / "models"
+
+    @property
     def meta_dir(self) -> Path:
         return self.root / META_DIR
 

@@ -17,6 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from cvagents.config.base import KeyedValueError, Strict, workspace_relative
 
 STAGES = ("shadow", "5_percent", "20_percent", "50_percent", "production")
+#: how a factory (a model adapter, an evaluator function) is named: ``package.module:attribute``
+FACTORY_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 class AdaptiveTiming(Strict):
@@ -229,13 +231,31 @@ class Evaluation(Strict):
     @field_validator("evaluator")
     @classmethod
     def _spec(cls, v: str) -> str:
-        if (
-            v == "builtin"
-            or re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v)
-            or (v.endswith(".py") and not v.startswith("/"))
-        ):
+        if v == "builtin" or FACTORY_SPEC.fullmatch(v) or (v.endswith(".py") and not v.startswith("/")):
             return v
         raise ValueError('expected "builtin", "package.module:function" or a relative path to a .py script')
+
+
+class Serving(Strict):
+    """How a model is loaded and queried (``cvagents.models.adapter``), and where candidates may
+    come from besides a file."""
+
+    adapter: str = Field(
+        default="cvagents.models.demo_adapter:load",
+        description='the default model adapter, "package.module:factory" (a candidate may name its own)',
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="the MLflow tracking/registry server for models:/ candidates (null: MLFLOW_TRACKING_URI, else none)",
+    )
+    champion_alias: str = Field(default="champion", description="the MLflow alias a promoted candidate gets")
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_spec(cls, v: str) -> str:
+        if FACTORY_SPEC.fullmatch(v):
+            return v
+        raise ValueError('expected "package.module:factory"')
 
 
 class Mirror(Strict):
@@ -314,6 +334,7 @@ class CoordinationConfig(Strict):
     schedule: Schedule = Schedule()
     rollout: Rollout = Rollout()
     evaluation: Evaluation = Evaluation()
+    serving: Serving = Serving()
     mirror: Mirror = Mirror()
     journal: JournalSettings = JournalSettings()
     workspace: WorkspaceLayout = WorkspaceLayout()

@@ -92,7 +92,7 @@ def cmd_verify(args) -> int:
 def cmd_create_artifacts(args) -> int:
     from cvagents.models import create_artifacts
 
-    summary = create_artifacts(Path(args.workspace), variant=args.variant, seed=args.seed)
+    summary = create_artifacts(Path(args.workspace), seed=args.seed)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -105,15 +105,21 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_approve(args) -> int:
+def _workspace(args):
+    """The workspace with the config its run left there (``Workspace.open``), else the project's."""
     from cvagents.config import Settings, default_project_root
-    from cvagents.rollout.approval import approve
     from cvagents.workspace import Workspace
 
     settings = Settings(
         Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
     )
-    ws = Workspace.open(Path(args.workspace), settings.coordination)  # the stages the run left there
+    return Workspace.open(Path(args.workspace), settings.coordination)
+
+
+def cmd_approve(args) -> int:
+    from cvagents.rollout.approval import approve
+
+    ws = _workspace(args)  # the stages the run left there
     cfg = ws.config
     rec = approve(ws, cfg, args.stage, sha=args.sha, by=args.by, note=args.note or "")
     print(json.dumps(rec, indent=2))
@@ -123,6 +129,26 @@ def cmd_approve(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def cmd_submit(args) -> int:
+    from cvagents.rollout.submission import submit_candidate, submit_demo
+
+    if (args.path is None) == (args.demo is None):
+        raise SubmitUsageError("submit: give the candidate's PATH (or models:/ URI), or --demo degraded")
+    if args.demo and args.adapter:
+        raise SubmitUsageError("--adapter: a --demo model is loaded by the configured serving.adapter")
+    ws = _workspace(args)
+    if args.demo:
+        entry = submit_demo(ws, ws.config, args.demo, name=args.name, by=args.by)
+    else:
+        entry = submit_candidate(ws, ws.config, args.path, name=args.name, adapter=args.adapter, by=args.by)
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+class SubmitUsageError(CVAgentsError):
+    """``cvagents submit`` given both or neither of PATH and --demo."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,12 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the demo V1 multimodal model (a torch dual encoder) on synthetic data and write research/v1_production.pth and data/validation_set/.",
     )
     common(c)
-    c.add_argument(
-        "--variant",
-        default="v1",
-        choices=["v1", "degraded"],
-        help="'degraded' builds a deliberately worse candidate (research/v1_degraded.pth)",
-    )
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_create_artifacts)
 
@@ -262,6 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--by", help="who approves (default: the login name)")
     a.add_argument("--note", help="a note kept with the approval")
     a.set_defaults(fn=cmd_approve)
+
+    sb = sub.add_parser(
+        "submit",
+        help="register a candidate model for rollout (a file, an MLflow models:/ URI, or --demo degraded)",
+        description="Register a candidate in the workspace's model registry (reports/models/candidates/) after checking it: the file is inside rollout.artifact_folders, its adapter imports, loads it and answers the first validation query. The run journals it and plans its rollout against the champion in production.",
+    )
+    common(sb)
+    configs(sb)
+    sb.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="the model file (relative to the current folder, e.g. ws/research/model.pt), or models:/NAME/VERSION or models:/NAME@ALIAS",
+    )
+    sb.add_argument("--name", help="the candidate's name (default: the file's stem; v2 for --demo)")
+    sb.add_argument("--adapter", metavar="MODULE:FACTORY", help="the adapter that loads it (default: serving.adapter)")
+    sb.add_argument(
+        "--demo",
+        choices=["degraded"],
+        help="instead of PATH: train the demo's deliberately worse model into research/v2_degraded.pth and submit it",
+    )
+    sb.add_argument("--by", help="who submits (default: the login name)")
+    sb.set_defaults(fn=cmd_submit)
     return p
 
 

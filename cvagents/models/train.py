@@ -20,11 +20,14 @@ import torch
 from cvagents.clock import stopwatch
 from cvagents.durability.atomic import atomic_write_bytes
 from cvagents.durability.hashing import sha256_file
+from cvagents.errors import CVAgentsError
 from cvagents.models import data
 from cvagents.models.dual_encoder import DualEncoder, save_checkpoint
 from cvagents.models.metrics import ndcg_at_k
 
 MODEL_FILES = {"v1": "v1_production.pth", "degraded": "v1_degraded.pth"}
+#: ``cvagents submit --demo <variant>`` trains the variant into research/<file> and submits it
+DEMO_CANDIDATES = {"degraded": "v2_degraded.pth"}
 # "degraded" simulates an annotation bug that shuffled the modifier words (size, position,
 # background) between captions: the model still finds the right object but learns to ignore
 # the rest of the query, so its NDCG@10 lands far below the 0.72 gate.
@@ -164,9 +167,32 @@ def install_evaluation_script(research_dir: Path) -> Path:
     return dst
 
 
-def create_artifacts(workspace: Path, variant: str = "v1", seed: int = 0) -> dict[str, Any]:
-    """Train ``variant`` and write research/<model>.pth, data/validation_set/ and
-    research/evaluate_model.py under ``workspace`` (laid out as in the system guide)."""
+class DemoSetError(CVAgentsError):
+    """A demo model asked for in a workspace whose validation set is not the demo's."""
+
+
+def demo_seed(val_dir: Path) -> int:
+    """The seed of the demo's validation set in ``val_dir`` (0, v1's default, when there is none
+    yet), so a demo candidate is trained and judged on the set v1 was; a set that is not the
+    demo's is refused rather than overwritten."""
+    val_dir = Path(val_dir)
+    if not (val_dir / "dataset_info.json").exists():
+        return 0
+    info = data.read_info(val_dir)
+    if not info or info.get("name") != data.DATASET_NAME or not isinstance(info.get("seed"), int):
+        raise DemoSetError(
+            f"{val_dir}: not the demo's validation set (dataset_info.json names {(info or {}).get('name')!r}); "
+            "a demo model needs the one `cvagents create-artifacts` writes"
+        )
+    return info["seed"]
+
+
+def create_artifacts(
+    workspace: Path, variant: str = "v1", seed: int = 0, model_file: str | None = None
+) -> dict[str, Any]:
+    """Train ``variant`` and write research/<model_file> (default: the guide's name for the
+    variant), data/validation_set/ and research/evaluate_model.py under ``workspace`` (laid out
+    as in the system guide)."""
     if variant not in MODEL_FILES:
         raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(MODEL_FILES)}")
     workspace = Path(workspace)
@@ -178,7 +204,7 @@ def create_artifacts(workspace: Path, variant: str = "v1", seed: int = 0) -> dic
     ndcg = validation_ndcg(model, vs)
     model_path = save_checkpoint(
         model,
-        research / MODEL_FILES[variant],
+        research / (model_file or MODEL_FILES[variant]),
         {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "validation": {"seed": seed, "ndcg_at_10": round(ndcg, 6)},

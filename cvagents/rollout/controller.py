@@ -28,6 +28,7 @@ from typing import Any
 from cvagents.config import CoordinationConfig
 from cvagents.durability.atomic import atomic_write_text, read_json
 from cvagents.durability.hashing import sha256_file
+from cvagents.models import registry
 from cvagents.rollout import approval, decisions, deployment, deployments_log, metrics_store
 from cvagents.rollout.decisions import Recorder
 from cvagents.rollout.gates import FAIL, PASS, StageReview, next_stage, previous_stage, review_stage
@@ -80,13 +81,22 @@ class DeployAssessment:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def in_artifact_folders(ws: Workspace, cfg: CoordinationConfig, path: Path, *, deployed: bool = True) -> bool:
+    """Is ``path`` (symlinks resolved) under ``rollout.artifact_folders`` (or, with ``deployed``,
+    under the deployment folder)?"""
+    p = Path(path).resolve()
+    folders = [(ws.root / f).resolve() for f in cfg.rollout.artifact_folders]
+    if deployed:
+        folders.append(ws.deployment_dir.resolve())
+    return any(f in p.parents for f in folders)
+
+
 def artifact_known(ws: Workspace, cfg: CoordinationConfig, path: Path) -> str | None:
     """Why ``path`` is not an artifact the first stage may take, or None."""
     p = Path(path).resolve()
     if p.suffix not in ARTIFACT_SUFFIXES:
         return f"{ws.rel(p)} is not a model artifact ({', '.join(ARTIFACT_SUFFIXES)})"
-    folders = [(ws.root / f).resolve() for f in cfg.rollout.artifact_folders] + [ws.deployment_dir.resolve()]
-    if not any(f in p.parents for f in folders):
+    if not in_artifact_folders(ws, cfg, p):
         return f"{ws.rel(p)} is not under the artifact folders ({', '.join(cfg.rollout.artifact_folders)}); unknown artifact"
     return None
 
@@ -289,12 +299,39 @@ class Controller:
         )
         return made, entry
 
+    def _submissions(self, now: str, seen: set[str]) -> list[dict]:
+        """A decision for each candidate submitted (``cvagents submit``) since the last review:
+        the submission enters the journal like an approval does."""
+        made = []
+        for e in registry.entries(self.ws):
+            key = f"{e['name']}:{e['sha256']}"
+            if key in seen:
+                continue
+            seen.add(key)
+            made.append(
+                self._decide(
+                    "submitted",
+                    now,
+                    stage=None,
+                    outcome="submitted",
+                    sha256=e["sha256"],
+                    name=e["name"],
+                    path=e.get("path"),
+                    adapter=e.get("adapter"),
+                    candidate=e,
+                    reason=f"candidate {e['name']} submitted by {e.get('submitted_by')} at {e.get('time')}",
+                )
+            )
+            log.info("🚦 Rollout controller: candidate %s (sha256 %s) submitted", e["name"], e["sha256"][:12])
+        return made
+
     def review(self, now: str) -> list[dict]:
         ws, cfg = self.ws, self.cfg
         metrics = metrics_store.load(ws.metrics_file)
         state = read_json(controller_file(ws)) or {}
         seen: dict[str, Any] = state.get("stages") or {}
         approvals_seen = set(state.get("approvals_seen") or [])
+        submissions_seen = set(state.get("submissions_seen") or [])
         # decisions.jsonl is written before controller.json: after a crash between the two, the
         # decisions already written must not be made again.
         last_signature: dict[str, str | None] = {}
@@ -303,6 +340,8 @@ class Controller:
                 last_signature[rec["stage"]] = rec.get("signature")
             if rec.get("kind") == "approved":
                 approvals_seen.add(f"{rec.get('stage')}:{rec.get('sha256')}")
+            elif rec.get("kind") == "submitted":
+                submissions_seen.add(f"{rec.get('name')}:{rec.get('sha256')}")
         made: list[dict] = []
         rejected = rejected_shas(ws, cfg, metrics)
         lives: dict[str, dict] = {}
@@ -366,7 +405,16 @@ class Controller:
                         approval=a,
                     )
                 )
-        write_state(ws, {"updated": now, "stages": out_stages, "approvals_seen": sorted(approvals_seen)})
+        made += self._submissions(now, submissions_seen)
+        write_state(
+            ws,
+            {
+                "updated": now,
+                "stages": out_stages,
+                "approvals_seen": sorted(approvals_seen),
+                "submissions_seen": sorted(submissions_seen),
+            },
+        )
         return made
 
 

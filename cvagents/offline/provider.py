@@ -60,7 +60,7 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
         return "rollback_model", {"stage": stages[0] if stages else "shadow"}
 
     def create():
-        return "create_v1_artifacts", {"variant": "degraded" if "degraded" in text else "v1"}
+        return "create_v1_artifacts", {}
 
     script_path, script_args = (script.group(1), script.group(2).split()) if script else ("", [])
 

@@ -79,7 +79,7 @@ def tools_of(p):
 
 def test_no_artifacts_creates_them_first():
     p = plan(state(model=False))
-    assert tools_of(p)[0] == ("create_v1_artifacts", {"variant": "v1"})
+    assert tools_of(p)[0] == ("create_v1_artifacts", {})
     assert ("deploy_model", {"model_path": "research/v1_production.pth", "stage": "shadow"}) in tools_of(p)
 
 

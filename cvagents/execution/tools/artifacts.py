@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools.paths import inside
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed
 
-VARIANT_FILES = {"v1": "v1_production.pth", "degraded": "v1_degraded.pth"}
-
 
 class CreateArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    variant: Literal["v1", "degraded"] = Field(
-        default="v1", description="v1: the production candidate; degraded: a deliberately worse model"
-    )
 
 
 def create_v1_artifacts(ctx: ToolContext, args: CreateArgs) -> dict:
     ws = ctx.workspace
-    model = ws.research_dir / VARIANT_FILES[args.variant]
+    model = ws.model_file
     if model.is_file() and (ws.validation_dir / "dataset_info.json").is_file():
         return {
             "already_present": True,
@@ -32,7 +25,7 @@ def create_v1_artifacts(ctx: ToolContext, args: CreateArgs) -> dict:
         }
     from cvagents.models import create_artifacts  # torch is imported only when a model is made
 
-    summary = create_artifacts(ws.root, variant=args.variant)
+    summary = create_artifacts(ws.root)
     return {"already_present": False, **summary}
 
 
@@ -58,7 +51,7 @@ def check_files(ctx: ToolContext, args: CheckArgs) -> dict:
 TOOLS = [
     Tool(
         "create_v1_artifacts",
-        "Create the V1 model (research/v1_production.pth) and its validation set (data/validation_set/), training it on synthetic data; variant 'degraded' makes a deliberately worse candidate. Does nothing if they exist.",
+        "Create the V1 model (research/v1_production.pth) and its validation set (data/validation_set/), training it on synthetic data. Does nothing if they exist.",
         CreateArgs,
         create_v1_artifacts,
     ),

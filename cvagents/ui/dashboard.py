@@ -188,6 +188,7 @@ class ExecutionDashboard(Dashboard):
         return [
             ("rollout", "Rollout state and the last gate decisions", "html"),
             ("deployments", "Deployments per stage", "html"),
+            ("models", "Models: the champion and the candidates", "html"),
             ("metrics", "NDCG@10, latency P95 and SLO compliance against the gates", "figure"),
             ("executions_fig", "Tool executions", "figure"),
             ("executions", "Latest tool executions", "html"),
@@ -240,11 +241,24 @@ class ExecutionDashboard(Dashboard):
             + "<div style='font-size:12px;font-weight:600'>deployments log</div>"
             + pre(e["deploy_log"])
         )
+        champ = e["models"]["champion"]
+        models = (
+            "<div style='font-size:13px'>"
+            + (
+                f"Champion in production: <b>{html.escape(str(champ['name'] or '(unnamed)'))}</b> "
+                f"{html.escape(str(champ['version']))} (sha256 {html.escape(champ['sha256'][:12])})"
+                if champ
+                else "No champion in production yet"
+            )
+            + "</div>"
+            + table_html(e["models"]["candidates"], empty="no candidate yet (cvagents submit)")
+        )
         execs = e["executions"].iloc[::-1]
         thr, md, stages = e["thresholds"], e["metrics"], e["stages"]
         return summary, {
             "rollout": html_block(rollout),
             "deployments": html_block(deploy),
+            "models": html_block(models),
             "metrics": figure((md, thr, stages), lambda: plots.metrics_figure(md, thr, stages)),
             "executions_fig": figure((e["per_heartbeat"],), lambda: plots.executions_figure(e["per_heartbeat"])),
             "executions": html_block(

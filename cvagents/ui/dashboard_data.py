@@ -19,6 +19,7 @@ from cvagents.config import CoordinationConfig
 from cvagents.rollout.gates import summary_key, thresholds_summary
 from cvagents.ui.health import Health, HealthState, health, latest_session, stale_after
 from cvagents.ui.source import Source, default_config, short_time, utc
+from cvagents.ui.status import models
 
 __all__ = [
     "Health",
@@ -37,6 +38,7 @@ __all__ = [
     "meeting_history",
     "meetings_table",
     "metrics_history",
+    "models_data",
     "participation",
     "per_heartbeat",
     "planning_data",
@@ -292,6 +294,30 @@ def deployments_table(rollout: dict | None, controller: dict | None = None) -> p
     return pd.DataFrame(rows, columns=["stage", "traffic", "live version", "sha256", "status", "current"])
 
 
+def models_data(src: Source, metrics: dict | None = None) -> dict[str, Any]:
+    """The champion in production and every candidate with its status (as ``cvagents status``
+    shows them): ``{"champion": {name, version, sha256} | None, "candidates": DataFrame}``. A
+    folder still being mirrored shows what has arrived."""
+    cols = ["candidate", "status", "sha256", "adapter", "source", "submitted"]
+    try:
+        m = models(src.ws, src.config, metrics)
+    except (OSError, ValueError) as e:  # a half-copied file: the next refresh reads it whole
+        src.missing.append(f"models ({type(e).__name__})")
+        m = {"champion": None, "candidates": []}
+    rows = [
+        {
+            "candidate": c["name"],
+            "status": c["describe"],
+            "sha256": c["sha256"][:12],
+            "adapter": c["adapter"],
+            "source": (c.get("source") or {}).get("kind"),
+            "submitted": " ".join(x for x in (short_time(c.get("time")), c.get("submitted_by") or "") if x),
+        }
+        for c in m["candidates"]
+    ]
+    return {"champion": m["champion"], "candidates": pd.DataFrame(rows, columns=cols)}
+
+
 def controller_decisions(src: Source, rollout: dict | None, n: int = 8) -> pd.DataFrame:
     """The rollout controller's latest decisions (promotion, rollback, pause, gates passed, …),
     newest first: from the state snapshot, or the tail of ``reports/rollout/decisions.jsonl``."""
@@ -375,6 +401,7 @@ def execution_data(
         "thresholds": thresholds(rollout, src.config),
         "deployments": deployments_table(rollout, controller),
         "decisions": controller_decisions(src, rollout),
+        "models": models_data(src, metrics),
         "paused": ((rollout or {}).get("rollout") or {}).get("paused"),
         "deploy_log": src.tail_lines(f"{p.execution}/{logs[-1]}", 10) if logs else [],
         "gates": gates_table(rollout),

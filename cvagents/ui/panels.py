@@ -27,7 +27,12 @@ STATUS_COLORS = {
     "inconclusive": "#ef6c00",
     "hold": "#ef6c00",
     "pending": "#616161",
+    "champion": "#2e7d32",
+    "waiting": "#616161",
+    "retired": "#616161",
 }
+#: a cell starting with one of these is coloured as failed (an absent agent, a rejected model)
+FAILED_PREFIXES = ("absent", "rejected")
 TABLE_STYLE = "border-collapse:collapse;font-size:12px;margin:2px 0 8px 0"
 CELL_STYLE = "border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;line-height:1.35"
 
@@ -61,7 +66,9 @@ def table_html(
         tds = []
         for v in cells:
             text = html.escape(fmt(v))
-            color = STATUS_COLORS.get(str(v)) or (STATUS_COLORS["failed"] if str(v).startswith("absent") else None)
+            color = STATUS_COLORS.get(str(v)) or (
+                STATUS_COLORS["failed"] if str(v).startswith(FAILED_PREFIXES) else None
+            )
             style = (
                 CELL_STYLE
                 + (";white-space:nowrap" if len(text) <= 24 else "")

@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cvagents.config import CoordinationConfig
 from cvagents.durability.atomic import read_json
 from cvagents.durability.session import sessions as all_sessions
 from cvagents.durability.verify import session_problems
-from cvagents.rollout import decisions, deployment, metrics_store
+from cvagents.rollout import decisions, deployment, lifecycle, metrics_store
 from cvagents.workspace import Workspace
 
 
@@ -48,9 +49,49 @@ def collect_status(root: Path | str) -> dict[str, Any]:
         "latest_metrics": {k: latest.get(k) for k in metrics_store.GATE_FIELDS} if latest else None,
         "session": session,
         "rollout": _rollout_status(ws),
+        "models": models(ws, ws.config, metrics),
         "costs": read_json(ws.costs_file),
         "last_lines": list(last),
         "damage": session_problems(ws.sessions_dir),  # damaged session.json or journal: {session, problem}
+    }
+
+
+def candidate_status(c: dict[str, Any]) -> str:
+    """``waiting``, ``in_rollout at 20_percent``, ``rejected: <why>``, ``champion``, ``retired``."""
+    if c["status"] == lifecycle.ModelStatus.IN_ROLLOUT:
+        return f"in_rollout at {c['stage']}"
+    if c["status"] == lifecycle.ModelStatus.REJECTED:
+        return f"rejected: {c.get('rejected_reason')}"
+    return str(c["status"])
+
+
+def models(ws: Workspace, cfg: CoordinationConfig, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The champion live in production (``name``, ``version``, ``sha256``) and every candidate
+    with its status (``cvagents.rollout.lifecycle``), JSON-ready."""
+    cands = lifecycle.candidates(ws, cfg, metrics)
+    champ = lifecycle.champion_for(ws, cfg)
+    champion = None
+    if champ:
+        named = next((c["name"] for c in cands if c["sha256"] == champ["sha256"]), None)
+        champion = {"name": champ["name"] or named, "version": champ["version"], "sha256": champ["sha256"]}
+    return {
+        "champion": champion,
+        "candidates": [
+            {
+                "name": c["name"],
+                "status": str(c["status"]),
+                "stage": c["stage"],
+                "rejected_reason": c.get("rejected_reason"),
+                "describe": candidate_status(c),
+                "sha256": c["sha256"],
+                "path": c.get("path"),
+                "adapter": c.get("adapter") or cfg.serving.adapter,
+                "source": c.get("source"),
+                "time": c.get("time"),
+                "submitted_by": c.get("submitted_by"),
+            }
+            for c in cands
+        ],
     }
 
 
@@ -88,6 +129,16 @@ def format_status(s: dict[str, Any]) -> str:
         if r["last_decision"]:
             d = r["last_decision"]
             out.append(f"🚦 Last rollout decision: {d['kind']} at {d['stage']} — {d['reason']}")
+    md = s.get("models") or {}
+    ch = md.get("champion")
+    out.append(
+        f"🏆 Champion: {ch['name'] or '(unnamed)'} {ch['version']} (sha256 {ch['sha256'][:12]})"
+        if ch
+        else "🏆 Champion: none in production yet"
+    )
+    for c in md.get("candidates") or []:
+        if c["status"] != lifecycle.ModelStatus.CHAMPION:
+            out.append(f"   candidate {c['name']} (sha256 {c['sha256'][:12]}): {c['describe']}")
     m = s["latest_metrics"]
     if m:
         out.append(

@@ -107,3 +107,27 @@ def test_demo_refuses_a_validation_set_that_is_not_the_demos(ws):
 def test_demo_refuses_an_unknown_variant(ws):
     with pytest.raises(SubmissionError, match=r"^--demo: unknown demo model 'better'"):
         submit_demo(ws, ws.config, "better")
+
+
+def test_a_run_journals_a_submission_once_across_a_crash_and_resume(tmp_path):
+    """A real (in-process, offline) run: the submission is in the session journal and in
+    decisions.jsonl once, though the run was killed mid-meeting and resumed."""
+    from resume_helpers import records, run, seed, settings
+
+    root = seed(tmp_path / "ws")
+    write_collection(root / "data" / "validation_set")
+    write_toy(root / "research" / "m.json")
+    w = Workspace.from_config(root, settings().coordination)
+    entry = submit_candidate(w, w.config, str(w.research_dir / "m.json"), adapter=SPEC, by="alice")
+
+    def journaled():
+        return [r.data for r in records(root) if r.kind == decisions.JOURNAL_KIND and r.data["kind"] == "submitted"]
+
+    result, _ = run(root, 2, crash_at=20)  # in the second meeting, after the first heartbeats
+    assert result is None  # killed
+    (d,) = journaled()
+    assert d["sha256"] == entry["sha256"] and d["name"] == "m"
+    result, _ = run(root, 2)
+    assert result is not None
+    assert len(journaled()) == 1
+    assert [x["id"] for x in decisions.read(w) if x["kind"] == "submitted"] == [d["id"]]

@@ -238,14 +238,16 @@ def test_promotion_plans_evidence_for_the_next_stage():
     s = state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent")
     s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
     t = tools_of(plan(s))
+    # the quick steps first, the long replay last: one execution phase gathers it all
     assert [x[0] for x in t] == [
         "deploy_model",
         "run_evaluation",
-        "replay_traffic",
         "run_rollback_drill",
+        "replay_traffic",
         "collect_metrics",
     ]
-    assert t[2] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+    assert t[3] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+    assert [a["priority"] for a in plan(s)["actions"]] == ["high", "high", "high", "high", "low"]
 
 
 def test_automatic_rollbacks_reach_the_agenda_and_the_risks():

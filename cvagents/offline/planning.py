@@ -421,6 +421,9 @@ def _artifact_name(state: dict) -> str:
 
 
 def cross_pollination(state: dict) -> str:
+    champ, active, _ = _models(state)
+    if champ and active and not state.get("current"):
+        return f"V1 → V2: candidate {active['name']} is judged against champion {champ['name']} on the same validation set and the same replayed traffic."
     m = (state.get("current") or {}).get("metrics") or {}
     if m.get("latency_p95_ms") is not None and state["thresholds"].get("latency_p95_ms_max") is not None:
         head = state["thresholds"]["latency_p95_ms_max"] - m["latency_p95_ms"]

@@ -1,4 +1,4 @@
-# make demo: set up .venv and run three meetings on the offline provider.
+# make demo: set up .venv and tell the V1 -> V2 story on the offline provider (README, "What the demo did").
 # make test: set up .venv and run the test suite.
 # make lint: ruff (lint + format check) and mypy, as CI runs them before the tests.
 VENV ?= .venv
@@ -18,9 +18,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# V1 needs one meeting per stage, plus one: training it eats the first meeting's simulated time
+# (at --time-scale 600, 18 s are 3 hours), so shadow's evidence comes in the second meeting.
+# V2 needs one meeting to be thrown back at shadow and one to report it and watch production.
+DEMO_V1_MEETINGS ?= 6
+DEMO_V2_MEETINGS ?= 2
 demo: $(STAMP)
 	rm -rf $(DEMO_WS)
-	$(VENV)/bin/cvagents run --provider offline --meetings 3 --time-scale 600 --workspace $(DEMO_WS)
+	$(VENV)/bin/cvagents run --provider offline --meetings $(DEMO_V1_MEETINGS) --time-scale 600 --workspace $(DEMO_WS)
+	$(VENV)/bin/cvagents submit --workspace $(DEMO_WS) --demo degraded
+	$(VENV)/bin/cvagents run --provider offline --meetings $(DEMO_V2_MEETINGS) --time-scale 600 --workspace $(DEMO_WS)
 	$(VENV)/bin/cvagents status --workspace $(DEMO_WS)
 
 test: $(STAMP)

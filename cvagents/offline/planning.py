@@ -83,9 +83,9 @@ def replay_minutes(state: dict, stage: str, evidence: dict | None = None) -> int
     return int(max(1, min(most, minutes)))
 
 
-def _evaluate(stage: str, thr: dict, priority: str = "high") -> dict:
+def _evaluate(stage: str, thr: dict, priority: str = "high", who: str = "") -> dict:
     return _act(
-        f"Evaluate the version live in {stage} (deployment/{stage}) on the validation set data/validation_set.",
+        f"Evaluate the version live in {stage} (deployment/{stage}){who} on the validation set data/validation_set.",
         "latency_analyst",
         priority,
         "3min",
@@ -93,7 +93,7 @@ def _evaluate(stage: str, thr: dict, priority: str = "high") -> dict:
     )
 
 
-def _replay(state: dict, stage: str, evidence: dict | None = None, priority: str = "high") -> dict:
+def _replay(state: dict, stage: str, evidence: dict | None = None, priority: str = "high", who: str = "") -> dict:
     m = replay_minutes(state, stage, evidence)
     thr = state["thresholds"]
     slo = (
@@ -105,9 +105,9 @@ def _replay(state: dict, stage: str, evidence: dict | None = None, priority: str
         stage == (state.get("stages_order") or ["shadow"])[0]
         and ((state.get("plan") or {}).get(stage) or {}).get("traffic", 0) == 0
     ):
-        text = f"Replay {m} minutes of live traffic mirrored to the {stage} stage (compared, never served) and record latency, errors, SLO compliance and P0 incidents."
+        text = f"Replay {m} minutes of live traffic mirrored to the {stage} stage{who} (compared, never served) and record latency, errors, SLO compliance and P0 incidents."
     else:
-        text = f"Replay {m} minutes of live traffic through the {STAGE_WORDS.get(stage, stage)} router of the {stage} stage and record latency, errors, SLO compliance and P0 incidents."
+        text = f"Replay {m} minutes of live traffic through the {STAGE_WORDS.get(stage, stage)} router of the {stage} stage{who} and record latency, errors, SLO compliance and P0 incidents."
     return _act(
         text,
         "compliance_monitor",
@@ -127,211 +127,268 @@ def _drill(stage: str, priority: str = "high") -> dict:
     )
 
 
-def _evidence_actions(state: dict, stage: str, gates: list[dict], thr: dict) -> list[dict]:
-    missing = {_source(g) for g in gates if g["status"] == "inconclusive"}
-    out = []
-    if "evaluation" in missing:
-        out.append(_evaluate(stage, thr))
-    if "traffic" in missing:
-        out.append(_replay(state, stage, (state.get("current") or {}).get("evidence")))
-    if "drill" in missing:
-        out.append(_drill(stage))
-    return out
-
-
-def plan(state: dict) -> dict:
-    """Decisions and actions for this state: sensible for every rollout state, never padded."""
-    thr = state["thresholds"]
-    art = state["artifacts"]
-    cur = state.get("current")
-    nxt = state.get("next_stage")
-    ro = state.get("rollout") or {}
-    first = (state.get("stages_order") or ["shadow"])[0]
-    decisions, risks, actions = [], [], []
-    go = None
-    collect = _act(
+def _collect(priority: str = "low") -> dict:
+    """Reporting only: the run merges the metrics after every heartbeat, so it goes last."""
+    return _act(
         "Collect metrics into runs/report/metrics.json and report every deployed stage's gates.",
         "compliance_monitor",
-        "medium",
+        priority,
         "2min",
         "metrics.json updated with history; each gate reported pass/fail/inconclusive",
     )
-    model = art["model"] or "research/v1_production.pth"
-    deploy_first = _act(
-        f"Deploy V1.0 ({model}) to the {first} stage.",
+
+
+def _gather(state: dict, stage: str, thr: dict, missing: set[str], evidence: dict | None, who: str) -> list[dict]:
+    """The evidence ``stage`` still lacks, in ONE execution phase: the quick steps (evaluation,
+    drill) first and the long traffic replay last, so the first heartbeat after a meeting stays
+    short and the replay's heartbeat starts well before the next meeting is due."""
+    out = []
+    if "evaluation" in missing:
+        out.append(_evaluate(stage, thr, who=who))
+    if "drill" in missing:
+        out.append(_drill(stage))
+    if "traffic" in missing:
+        out.append(_replay(state, stage, evidence, who=who))
+    return out
+
+
+ALL_EVIDENCE = {"evaluation", "drill", "traffic"}
+
+# ------------------------------------------------------------------------------ the models
+
+
+def _models(state: dict) -> tuple[dict | None, dict | None, dict | None]:
+    """(champion, active candidate, newest candidate) from the snapshot's ``models``."""
+    m = state.get("models") or {}
+    cands = m.get("candidates") or []
+    return m.get("champion"), m.get("active"), (cands[-1] if cands else None)
+
+
+def _who(state: dict) -> str:
+    """Names the candidate an action is about and the champion it is judged against; never a
+    stage name (the executive reads stages from an action's words)."""
+    champ, active, _ = _models(state)
+    if not active:
+        return ""
+    vs = f", judged against champion {champ['name']}" if champ and champ["name"] != active["name"] else ""
+    return f" (candidate {active['name']}{vs})"
+
+
+def _rejected_report(state: dict) -> tuple[list[dict], list[str], dict | None]:
+    """A rejected newest candidate: reported (what, where, why) and left alone — no redeploy,
+    no investigation loop: a better model is a new submission."""
+    art = state["artifacts"]
+    if not art.get("model_rejected"):
+        return [], [], None
+    _, _, newest = _models(state)
+    rejected = (state.get("rollout") or {}).get("rejected") or {}
+    if newest:
+        name, sha = newest["name"], newest["sha256"][:12]
+        why = newest.get("rejected_reason") or rejected.get(sha) or "it failed a gate earlier"
+    else:
+        name, why = art.get("model") or "the candidate", rejected.get((art.get("model_sha256") or "")[:12])
+        why = why or "it failed a gate earlier"
+    first = (state.get("stages_order") or ["shadow"])[0]
+    decision = {
+        "decision": f"Candidate {name} stays rejected: do not redeploy it",
+        "rationale": f"the rollout controller threw it back ({why}); only a new submission can replace it",
+    }
+    risk = f"Candidate {name} was rejected by a gate ({why}); it is never deployed again"
+    go = {"stage": first, "decision": "no-go", "reason": f"candidate {name} rejected by a gate"}
+    return [decision], [risk], go
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def _no_artifacts(state: dict, thr: dict) -> tuple[list[dict], list[dict], dict]:
+    first = (state.get("stages_order") or ["shadow"])[0]
+    decisions = [
+        {
+            "decision": "Create the V1.0 model artifacts before anything else",
+            "rationale": "research/v1_production.pth or data/validation_set/ is missing; nothing can be deployed or evaluated without them",
+        }
+    ]
+    actions = [
+        _act(
+            "Create the V1 model artifacts: train research/v1_production.pth and write the validation set data/validation_set/.",
+            "integration_engineer",
+            "high",
+            "2min",
+            "research/v1_production.pth and data/validation_set/dataset_info.json exist",
+        ),
+        _deploy_first(state, "research/v1_production.pth", "V1.0"),
+        *_gather(state, first, thr, ALL_EVIDENCE, None, ""),
+        _collect(),
+    ]
+    return decisions, actions, {"stage": first, "decision": "hold", "reason": "no artifacts yet"}
+
+
+def _deploy_first(state: dict, path: str, label: str) -> dict:
+    first = (state.get("stages_order") or ["shadow"])[0]
+    return _act(
+        f"Deploy {label} ({path}) to the {first} stage.",
         "ops_commander",
         "high",
         "5min",
         f"Model deployed to deployment/{first} with a manifest whose sha256 matches",
     )
 
-    if not art["model"] or not art["validation_set"]:
-        decisions.append(
-            {
-                "decision": "Create the V1.0 model artifacts before anything else",
-                "rationale": "research/v1_production.pth or data/validation_set/ is missing; nothing can be deployed or evaluated without them",
-            }
-        )
-        actions += [
+
+def _start(state: dict, thr: dict) -> tuple[list[dict], list[dict], dict]:
+    """Nothing of the active candidate is live: its rollout starts at the first stage."""
+    champ, active, _ = _models(state)
+    first = (state.get("stages_order") or ["shadow"])[0]
+    model = state["artifacts"]["model"] or "research/v1_production.pth"
+    if active and champ:
+        label = f"candidate {active['name']}"
+        why = f"candidate {active['name']} ({active['path']}) is waiting; it is judged against champion {champ['name']} in production"
+    elif active:
+        label, why = f"candidate {active['name']}", "artifacts exist and nothing is deployed"
+    else:
+        label, why = "V1.0", "artifacts exist and nothing is deployed"
+    decisions = [{"decision": f"Start the rollout of {label} in {first}", "rationale": why}]
+    actions = [
+        _deploy_first(state, model, label),
+        *_gather(state, first, thr, ALL_EVIDENCE, None, _who(state)),
+        _collect(),
+    ]
+    return decisions, actions, {"stage": first, "decision": "go", "reason": "first stage; no gate precedes it"}
+
+
+def _watch(state: dict, thr: dict) -> list[dict]:
+    """Production under watch: a fresh evaluation and a short replay (its evidence is already
+    sufficient, so the default minutes), at a lower priority."""
+    last = (state.get("stages_order") or ["production"])[-1]
+    evidence = (state.get("current") or {}).get("evidence")
+    return [_evaluate(last, thr, "medium"), _replay(state, last, evidence, "low"), _collect()]
+
+
+def _on_stage(state: dict, thr: dict) -> tuple[list[dict], list[dict], list[str], dict]:
+    cur, nxt, ro = state["current"], state.get("next_stage"), state.get("rollout") or {}
+    stage, verdict, gates = cur["stage"], cur["verdict"], cur["gates"]
+    who = _who(state)
+    decisions: list[dict] = []
+    risks: list[str] = []
+    if verdict == "fail":
+        failed = [g for g in gates if g["status"] == "fail"]
+        names = ", ".join(f"{g['gate']}={fmt(g['value'])} (needs {g['threshold']})" for g in failed)
+        decisions.append({"decision": f"Roll back {stage} and investigate", "rationale": f"gate failed: {names}"})
+        actions = [
             _act(
-                "Create the V1 model artifacts: train research/v1_production.pth and write the validation set data/validation_set/.",
-                "integration_engineer",
+                f"Roll back the {stage} stage to its previous version.",
+                "rollback_officer",
                 "high",
                 "2min",
-                "research/v1_production.pth and data/validation_set/dataset_info.json exist",
+                f"deployment/{stage} points at the previous version (or is empty)",
             ),
             _act(
-                "Check that the new artifacts exist: research/v1_production.pth, data/validation_set/dataset_info.json.",
-                "infra_guardian",
+                f"Investigate the failed gate: run research/evaluate_model.py --model deployment/{stage}/versions/{cur['version']}/{_artifact_name(state)} --validation-set data/validation_set.",
+                "latency_analyst",
+                "high",
+                "3min",
+                "Metrics reproduced outside the rollout and the failing gate explained",
+            ),
+            _collect("medium"),
+        ]
+        risks.append(f"{stage} is serving a version that failed {', '.join(g['gate'] for g in failed)}")
+        return (
+            decisions,
+            actions,
+            risks,
+            {"stage": nxt or stage, "decision": "no-go", "reason": f"failed gate(s) at {stage}"},
+        )
+    if verdict == "inconclusive":
+        missing = ", ".join(g["gate"] for g in gates if g["status"] == "inconclusive")
+        decisions.append(
+            {
+                "decision": f"Hold at {stage} until the gates have evidence",
+                "rationale": ro.get("reason") or f"inconclusive: {missing}",
+            }
+        )
+        lacking = {_source(g) for g in gates if g["status"] == "inconclusive"}
+        actions = _gather(state, stage, thr, lacking, cur.get("evidence"), who) + [_collect()]
+        go = {"stage": nxt or stage, "decision": "hold", "reason": f"inconclusive gate(s) at {stage}: {missing}"}
+        return decisions, actions, risks, go
+    waiting = ro.get("awaiting_approval")
+    if nxt and waiting:
+        decisions.append(
+            {
+                "decision": f"Hold at {stage}: {nxt} needs a human approval",
+                "rationale": f"every gate of {stage} passed for {cur['version']}; the promotion waits for `{waiting['command']}`",
+            }
+        )
+        actions = [
+            _act(
+                "Report the rollout status and whether the promotion has been approved by a human.",
+                "compliance_monitor",
                 "high",
                 "1min",
-                "Both files present",
+                f"Approval for {nxt} reported (given or still awaited)",
             ),
-            deploy_first,
-            _evaluate(first, thr),
-            _replay(state, first),
-            _drill(first, "medium"),
-            collect,
+            _replay(state, stage, cur.get("evidence"), "medium", who),
+            _collect(),
         ]
-        go = {"stage": first, "decision": "hold", "reason": "no artifacts yet"}
-    elif cur is None:
-        if art["model_rejected"]:
-            why = (ro.get("rejected") or {}).get((art.get("model_sha256") or "")[:12], "it failed a gate earlier")
-            decisions.append(
-                {
-                    "decision": "Do not redeploy the current artifact",
-                    "rationale": f"it was rejected by the rollout controller ({why}); a new candidate is needed",
-                }
-            )
-            actions += [
-                _act(
-                    f"Investigate the rejected candidate: run research/evaluate_model.py --model {model} --validation-set data/validation_set.",
-                    "latency_analyst",
-                    "high",
-                    "3min",
-                    "Per-metric report explains which gate failed",
-                ),
-                _act(
-                    "Check that the essential files exist: research/v1_production.pth, runs/report/metrics.json, data/validation_set/dataset_info.json.",
-                    "infra_guardian",
-                    "medium",
-                    "1min",
-                    "All essential files present",
-                ),
-                collect,
-            ]
-            risks.append("The only candidate failed its gates; the rollout is stalled until a better model exists")
-            go = {"stage": first, "decision": "no-go", "reason": "candidate rejected by a gate"}
-        else:
-            decisions.append(
-                {"decision": f"Start the rollout in {first}", "rationale": "artifacts exist and nothing is deployed"}
-            )
-            actions += [deploy_first, _evaluate(first, thr), _replay(state, first), _drill(first, "medium"), collect]
-            go = {"stage": first, "decision": "go", "reason": "first stage; no gate precedes it"}
+        risks.append(f"Promotion to {nxt} is blocked until a human approves {cur['version']}")
+        return (
+            decisions,
+            actions,
+            risks,
+            {"stage": nxt, "decision": "hold", "reason": f"awaiting human approval for {nxt}"},
+        )
+    if nxt:
+        decisions.append(
+            {
+                "decision": f"Promote from {stage} to {nxt}",
+                "rationale": f"every gate of {stage} passed for {cur['version']}",
+            }
+        )
+        actions = [
+            _act(
+                f"Promote the version live in {stage} (deployment/{stage}){who} to the {nxt} stage.",
+                "ops_commander",
+                "high",
+                "5min",
+                f"deployment/{nxt} live with the same sha256 as {stage}",
+            ),
+            *_gather(state, nxt, thr, ALL_EVIDENCE, None, who),
+            _collect(),
+        ]
+        return decisions, actions, risks, {"stage": nxt, "decision": "go", "reason": f"all gates of {stage} passed"}
+    champ, _, _ = _models(state)
+    decisions.append(
+        {
+            "decision": f"Keep production under watch{' (champion ' + champ['name'] + ')' if champ else ''}",
+            "rationale": "every gate of production passed; no candidate is waiting",
+        }
+    )
+    return decisions, _watch(state, thr), risks, {"stage": stage, "decision": "go", "reason": "rollout complete"}
+
+
+def plan(state: dict) -> dict:
+    """Decisions and actions for this state: sensible for every lifecycle state, never padded."""
+    thr = state["thresholds"]
+    art = state["artifacts"]
+    cur = state.get("current")
+    champ, active, _ = _models(state)
+    has_candidates = bool((state.get("models") or {}).get("candidates"))
+    decisions: list[dict] = []
+    risks: list[str] = []
+    actions: list[dict] = []
+    go: dict | None
+    rj_decisions, rj_risks, rj_go = _rejected_report(state) if not active else ([], [], None)
+    if not art["validation_set"] or not (art["model"] or has_candidates):
+        decisions, actions, go = _no_artifacts(state, thr)
+    elif cur is None and (active or not art["model_rejected"]):
+        decisions, actions, go = _start(state, thr)
+    elif cur is None:  # the only candidates were thrown back and no champion serves: wait for a new one
+        actions, go = [_collect("medium")], rj_go
     else:
-        stage, verdict, gates = cur["stage"], cur["verdict"], cur["gates"]
-        failed = [g for g in gates if g["status"] == "fail"]
-        waiting = ro.get("awaiting_approval")
-        if verdict == "fail":
-            names = ", ".join(f"{g['gate']}={fmt(g['value'])} (needs {g['threshold']})" for g in failed)
-            decisions.append({"decision": f"Roll back {stage} and investigate", "rationale": f"gate failed: {names}"})
-            actions += [
-                _act(
-                    f"Roll back the {stage} stage to its previous version.",
-                    "rollback_officer",
-                    "high",
-                    "2min",
-                    f"deployment/{stage} points at the previous version (or is empty)",
-                ),
-                _act(
-                    f"Investigate the failed gate: run research/evaluate_model.py --model deployment/{stage}/versions/{cur['version']}/{_artifact_name(state)} --validation-set data/validation_set.",
-                    "latency_analyst",
-                    "high",
-                    "3min",
-                    "Metrics reproduced outside the rollout and the failing gate explained",
-                ),
-                collect,
-                _act(
-                    "Check that the essential files exist: research/v1_production.pth, runs/report/metrics.json, data/validation_set/dataset_info.json.",
-                    "infra_guardian",
-                    "low",
-                    "1min",
-                    "All essential files present",
-                ),
-            ]
-            risks.append(f"{stage} is serving a version that failed {', '.join(g['gate'] for g in failed)}")
-            go = {"stage": nxt or stage, "decision": "no-go", "reason": f"failed gate(s) at {stage}"}
-        elif verdict == "inconclusive":
-            missing = ", ".join(g["gate"] for g in gates if g["status"] == "inconclusive")
-            decisions.append(
-                {
-                    "decision": f"Hold at {stage} until the gates have evidence",
-                    "rationale": ro.get("reason") or f"inconclusive: {missing}",
-                }
-            )
-            actions += _evidence_actions(state, stage, gates, thr) + [collect]
-            go = {"stage": nxt or stage, "decision": "hold", "reason": f"inconclusive gate(s) at {stage}: {missing}"}
-        elif nxt and waiting:
-            decisions.append(
-                {
-                    "decision": f"Hold at {stage}: {nxt} needs a human approval",
-                    "rationale": f"every gate of {stage} passed for {cur['version']}; the promotion waits for `{waiting['command']}`",
-                }
-            )
-            actions += [
-                _act(
-                    "Report the rollout status and whether the promotion has been approved by a human.",
-                    "compliance_monitor",
-                    "high",
-                    "1min",
-                    f"Approval for {nxt} reported (given or still awaited)",
-                ),
-                _replay(state, stage, None, "medium"),
-                collect,
-            ]
-            risks.append(f"Promotion to {nxt} is blocked until a human approves {cur['version']}")
-            go = {"stage": nxt, "decision": "hold", "reason": f"awaiting human approval for {nxt}"}
-        elif nxt:
-            decisions.append(
-                {
-                    "decision": f"Promote from {stage} to {nxt}",
-                    "rationale": f"every gate of {stage} passed for {cur['version']}",
-                }
-            )
-            actions += [
-                _act(
-                    f"Promote the version live in {stage} (deployment/{stage}) to the {nxt} stage.",
-                    "ops_commander",
-                    "high",
-                    "5min",
-                    f"deployment/{nxt} live with the same sha256 as {stage}",
-                ),
-                _evaluate(nxt, thr),
-                _replay(state, nxt),
-                _drill(nxt, "medium"),
-                collect,
-            ]
-            go = {"stage": nxt, "decision": "go", "reason": f"all gates of {stage} passed"}
-        else:
-            decisions.append(
-                {
-                    "decision": "Rollout complete: keep production under watch",
-                    "rationale": "every gate of production passed",
-                }
-            )
-            actions += [
-                _evaluate("production", thr, "medium"),
-                _replay(state, stage, None, "medium"),
-                collect,
-                _act(
-                    "Check that the essential files exist: research/v1_production.pth, runs/report/metrics.json, data/validation_set/dataset_info.json.",
-                    "infra_guardian",
-                    "low",
-                    "1min",
-                    "All essential files present",
-                ),
-            ]
-            go = {"stage": "production", "decision": "go", "reason": "rollout complete"}
+        decisions, actions, risks, go = _on_stage(state, thr)
+        if rj_go and go and go["decision"] == "go" and not active:
+            go = rj_go
+    decisions = rj_decisions + decisions
+    risks = rj_risks + risks
 
     retries = [
         a
@@ -352,8 +409,8 @@ def plan(state: dict) -> dict:
             risks.append(f"Retrying a failed action: {a['action']} ({a.get('error', 'no detail')})")
     for a in state["last_execution"]["refused"][:3]:
         risks.append(f"Refused by the rollout controller: {a['action']} — {a.get('reason', '')}")
-    for d in (ro.get("recent_decisions") or [])[-3:]:
-        if d.get("kind") == "rollback" and d.get("outcome") == "rolled_back":
+    for d in ((state.get("rollout") or {}).get("recent_decisions") or [])[-3:]:
+        if d.get("kind") == "rollback":
             risks.append(f"Automatic rollback by the rollout controller: {d.get('reason')}")
     cross = [cross_pollination(state)]
     return {"decisions": decisions, "go_no_go": go, "risks": risks, "cross_pollination": cross, "actions": actions}
@@ -364,6 +421,9 @@ def _artifact_name(state: dict) -> str:
 
 
 def cross_pollination(state: dict) -> str:
+    champ, active, _ = _models(state)
+    if champ and active and not state.get("current"):
+        return f"V1 → V2: candidate {active['name']} is judged against champion {champ['name']} on the same validation set and the same replayed traffic."
     m = (state.get("current") or {}).get("metrics") or {}
     if m.get("latency_p95_ms") is not None and state["thresholds"].get("latency_p95_ms_max") is not None:
         head = state["thresholds"]["latency_p95_ms_max"] - m["latency_p95_ms"]

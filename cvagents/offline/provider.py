@@ -41,6 +41,23 @@ def stages_in(text: str) -> list[str]:
     return [s for _, s in sorted(found)]
 
 
+# a model artifact (any file under research/ but a script) or a stage's folder
+_ARTIFACT = re.compile(r"\b(research/[\w./-]*\w|deployment/[\w./-]*\w)")
+
+
+def artifact_in(text: str) -> str | None:
+    """The first model artifact an action names: a file under research/ that is not a script
+    (``research/v1_production.pth``, ``research/candidates/bm25.json``) or ``deployment/<stage>``."""
+    return next((p for p in _ARTIFACT.findall(text) if not p.endswith(".py")), None)
+
+
+def target_stage(text: str) -> str:
+    """The stage a deployment goes to: the one named after "to (the)", else the last named."""
+    after_to = [st for m in re.findall(r"\bto\s+(?:the\s+)?(\S+)", text, re.I) for st in stages_in(m)]
+    stages = after_to or stages_in(text)
+    return stages[-1] if stages else "shadow"
+
+
 def choose_tool(action: str) -> tuple[str, dict] | None:
     """The tool call an action's words ask for, or None when no tool fits.
 
@@ -49,8 +66,7 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     """
     text = action.lower()
     stages = stages_in(action)
-    path = re.search(r"(research/[\w./-]+\.pth|deployment/[\w./-]+)", action)
-    model_path = path.group(1).rstrip(".") if path else None
+    model_path = artifact_in(action)
     script = re.search(r"(research/[\w./-]+\.py)((?:\s+--?[\w-]+(?:\s+[^\s-][^\s,;]*)?)*)", action)
 
     def drill():
@@ -68,10 +84,9 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
         return "run_python_script", {"path": script_path, "args": script_args}
 
     def deploy():
-        return "deploy_model", {
-            "model_path": model_path or "research/v1_production.pth",
-            "stage": stages[-1] if stages else "shadow",
-        }
+        stage = target_stage(action)
+        source = next((f"deployment/{s}" for s in stages if s != stage), None)  # "promote 50% to production"
+        return "deploy_model", {"model_path": model_path or source or "research/v1_production.pth", "stage": stage}
 
     def evaluate():
         model = model_path or (f"deployment/{stages[0]}" if stages else "research/v1_production.pth")

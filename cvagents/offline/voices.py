@@ -23,15 +23,37 @@ def _last_exec_line(state: dict) -> str:
 
 def _status_line(state: dict) -> str:
     cur = state.get("current")
+    active = (state.get("models") or {}).get("active")
     if not cur:
-        return "nothing is deployed yet"
-    return f"{cur['version']} is live in {cur['stage']} (gates: {cur['verdict']})"
+        return f"candidate {active['name']} is not deployed yet" if active else "nothing is deployed yet"
+    who = f"candidate {active['name']} ({cur['version']})" if active else cur["version"]
+    return f"{who} is live in {cur['stage']} (gates: {cur['verdict']})"
+
+
+def _model_lines(state: dict) -> list[str]:
+    """The champion in production and every candidate that is not it, with its status."""
+    m = state.get("models") or {}
+    champ = m.get("champion")
+    lines = [
+        f"   - champion in production: {champ['name']} ({champ['path']}, sha256 {champ['sha256']})"
+        if champ
+        else "   - champion in production: none yet"
+    ]
+    for c in m.get("candidates") or []:
+        if champ and c["name"] == champ["name"]:
+            continue
+        where = f" at {c['stage']}" if c.get("stage") else ""
+        why = f": {c['rejected_reason']}" if c.get("rejected_reason") else ""
+        lines.append(f"   - candidate {c['name']} ({c['path']}, sha256 {c['sha256']}): {c['status']}{where}{why}")
+    return lines
 
 
 def agenda(state: dict, meeting_id: str) -> str:
     """The moderator's opening: built from the state, the same for every provider."""
     lines = [f"Meeting {meeting_id} (planning meeting {state['meeting_number']}).", "", "Agenda:"]
     lines.append(f"1. Rollout stage: {_status_line(state)}.")
+    if state.get("models"):
+        lines += _model_lines(state)
     ro = state.get("rollout") or {}
     if ro.get("awaiting_approval"):
         w = ro["awaiting_approval"]
@@ -73,10 +95,14 @@ def _pre_architect(state: dict) -> tuple[str, list[str]]:
     body = "Deployment topology as it stands:\n" + "\n".join(rows)
     body += "\nEach stage holds versioned copies and an atomic pointer; a rollback is a pointer swap."
     cur = state.get("current")
+    active = (state.get("models") or {}).get("active")
+    first = state["stages_order"][0]
     if not state["artifacts"]["model"]:
         recs = ["Create the V1 artifacts before any deployment is planned."]
+    elif not cur and active:
+        recs = [f"Deploy candidate {active['name']} to the {first} stage first; no stage may be skipped."]
     elif not cur:
-        recs = ["Deploy V1.0 to the shadow stage first; no stage may be skipped."]
+        recs = [f"Deploy V1.0 to the {first} stage first; no stage may be skipped."]
     else:
         recs = [f"Keep {cur['stage']} as the only stage that changes this cycle."]
     return body, recs
@@ -139,6 +165,9 @@ def _critic(state: dict) -> tuple[str, list[str]]:
     elif not cur:
         item = "nothing is deployed, so every claim about this model is untested"
         rec = "Get the model into shadow and measure it."
+    elif state["artifacts"].get("model_rejected") and not (state.get("models") or {}).get("active"):
+        item = "the newest candidate was thrown back by a gate; redeploying it would only fail again"
+        rec = "Leave the rejected candidate alone; wait for a new submission."
     else:
         item = f"the rollback path of {cur['stage']} has only been drilled, never exercised under load"
         rec = "Keep the rollback drill before every promotion."

@@ -1,6 +1,12 @@
 """The run's state as the agents see it: one JSON-ready snapshot computed from the workspace
-(artifacts, stage pointers, metrics, gates, the controller's decisions and approvals) and from
-the executive's last phase.
+(artifacts, candidates, stage pointers, metrics, gates, the controller's decisions and
+approvals) and from the executive's last phase.
+
+It is candidate-centric: ``models`` holds the champion, every candidate and the active one (the
+one the agents work on, ``rollout.lifecycle``), and ``current`` is the active candidate's
+furthest live stage — not "the last stage with anything live", which is the V1 champion's
+production while V2 rolls out from shadow. With no active candidate, ``current`` is the
+champion at production (watching).
 
 The agenda, every agent's prompt and the offline provider all read this one snapshot, so the
 same workspace gives the same snapshot.
@@ -12,13 +18,60 @@ from typing import Any
 
 from cvagents.config import CoordinationConfig
 from cvagents.durability.hashing import sha256_file
-from cvagents.rollout import approval, decisions, deployment, gates, metrics_store
+from cvagents.rollout import approval, decisions, deployment, gates, lifecycle, metrics_store
 from cvagents.rollout.controller import rejected_shas
 from cvagents.workspace import Workspace
 
 
 def _short(text: str | None, limit: int = 200) -> str | None:
     return text if not text or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _model(c: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A candidate as the agents see it: short (the snapshot is in every journaled step)."""
+    if c is None:
+        return None
+    return {
+        "name": c["name"],
+        "sha256": c["sha256"][:12],
+        "path": c["path"],
+        "status": str(c["status"]),
+        "stage": c["stage"],
+        "rejected_reason": _short(c["rejected_reason"]),
+    }
+
+
+def _current_stage(
+    cfg: CoordinationConfig, stages: dict[str, Any], cands: list[dict[str, Any]], active: dict[str, Any] | None
+) -> str | None:
+    """The stage the team works on: the active candidate's furthest live stage (None while it
+    waits), else the champion's production, else the last stage with anything live."""
+    if active is not None:
+        return active["stage"]
+    order = list(cfg.rollout.stages)
+    if any(c["status"] == lifecycle.ModelStatus.CHAMPION for c in cands):
+        return order[-1]
+    return next((s for s in reversed(order) if stages[s]), None)
+
+
+def _stage_view(metrics: dict, cfg: CoordinationConfig, stage: str, live: dict[str, Any]) -> tuple[dict, Any]:
+    """``current``: the gates, evidence and metrics of the version ``live`` in ``stage``."""
+    r = gates.review_stage(metrics, stage, live["sha256"], cfg, live["version"])
+    ev = metrics_store.evidence(metrics, stage, live["sha256"])
+    summ = metrics_store.summary(ev)
+    return {
+        "stage": stage,
+        "version": live["version"],
+        "sha256": live["sha256"],
+        "traffic": cfg.rollout.stages[stage].traffic,
+        "evaluated": bool(ev and ev.get("evaluation")),
+        "verdict": r.verdict,
+        "gates": [g.as_dict() for g in r.gates],
+        "evidence": r.evidence,
+        "metrics": {k: summ.get(k) for k in (*metrics_store.GATE_FIELDS, "top10_overlap", "error_rate")}
+        if summ
+        else None,
+    }, r
 
 
 def snapshot(
@@ -31,42 +84,32 @@ def snapshot(
     failed_actions: list[dict] | None = None,
 ) -> dict[str, Any]:
     metrics = metrics_store.load(ws.metrics_file)
-    model_sha = sha256_file(ws.model_file) if ws.model_file.is_file() else None
+    cands = lifecycle.candidates(ws, cfg, metrics)
+    active = lifecycle.active_candidate(cands, cfg)
+    champion = next((c for c in cands if c["status"] == lifecycle.ModelStatus.CHAMPION), None)
+    newest = max(cands, key=lambda c: c.get("seq", 0), default=None)
     stages: dict[str, Any] = {}
-    current = None
     for stage in cfg.rollout.stages:
         live = deployment.live(ws.stage_dir(stage))
         stages[stage] = {"version": live["version"], "sha256": live["sha256"]} if live else None
-        if live:
-            current = stage
+    current = _current_stage(cfg, stages, cands, active)
     nxt = gates.next_stage(cfg, current)
     cur: dict[str, Any] | None = None
     awaiting = None
     if current:
-        live = stages[current]
-        r = gates.review_stage(metrics, current, live["sha256"], cfg, live["version"])
-        ev = metrics_store.evidence(metrics, current, live["sha256"])
-        summ = metrics_store.summary(ev)
-        cur = {
-            "stage": current,
-            "version": live["version"],
-            "sha256": live["sha256"],
-            "traffic": cfg.rollout.stages[current].traffic,
-            "evaluated": bool(ev and ev.get("evaluation")),
-            "verdict": r.verdict,
-            "gates": [g.as_dict() for g in r.gates],
-            "evidence": r.evidence,
-            "metrics": {k: summ.get(k) for k in (*metrics_store.GATE_FIELDS, "top10_overlap", "error_rate")}
-            if summ
-            else None,
-        }
-        if r.verdict == gates.PASS and nxt and approval.awaiting(ws, cfg, nxt, live["sha256"]):
+        cur, r = _stage_view(metrics, cfg, current, stages[current])
+        if r.verdict == gates.PASS and nxt and approval.awaiting(ws, cfg, nxt, cur["sha256"]):
             awaiting = {
                 "stage": nxt,
-                "version": live["version"],
-                "sha256": live["sha256"],
+                "version": cur["version"],
+                "sha256": cur["sha256"],
                 "command": f"cvagents approve --workspace {ws.root} --stage {nxt}",
             }
+    if active is not None:
+        model_path, model_sha = active["path"], active["sha256"]
+    else:
+        model_sha = sha256_file(ws.model_file) if ws.model_file.is_file() else None
+        model_path = ws.rel(ws.model_file) if model_sha else None
     rejected = rejected_shas(ws, cfg, metrics)
     recent = [
         {**{k: d.get(k) for k in ("time", "kind", "stage")}, "reason": _short(d.get("reason"))}
@@ -91,10 +134,15 @@ def snapshot(
             "default_minutes": cfg.rollout.replay.default_minutes,
             "max_minutes": cfg.rollout.replay.max_minutes,
         },
+        "models": {
+            "champion": _model(champion),
+            "candidates": [_model(c) for c in cands],
+            "active": _model(active),
+        },
         "artifacts": {
-            "model": ws.rel(ws.model_file) if model_sha else None,
+            "model": model_path,  # the active candidate's artifact, else the guide's model file
             "model_sha256": model_sha,
-            "model_rejected": bool(model_sha and model_sha in rejected),
+            "model_rejected": bool(newest and newest["status"] == lifecycle.ModelStatus.REJECTED),
             "validation_set": (ws.validation_dir / "dataset_info.json").is_file(),
         },
         "stages": stages,

@@ -98,8 +98,8 @@ def adapt(s: Schedule, cfg: ScheduleConfig, remaining: int, now: datetime) -> tu
                 new_hb = max(timedelta(minutes=adaptive.min_heartbeat_minutes), hb_normal / 2)
                 needed = math.ceil(remaining / cfg.actions_per_heartbeat) * new_hb
                 latest = s.last_meeting + timedelta(minutes=adaptive.max_planning_interval_minutes)
-                if now + needed > t_meeting:
-                    new_meeting = min(latest, max(t_meeting, now + needed))
+                if now + needed >= t_meeting:  # a tie goes to the meeting: it comes a heartbeat after the last one
+                    new_meeting = min(latest, max(t_meeting, now + needed + new_hb))
                 why = f"{remaining} actions pending, {capacity} fit before the meeting"
     change = None
     if new_hb != hb or new_meeting != t_meeting:

@@ -1,10 +1,13 @@
 """The offline provider: sensible plans for every rollout state, in each role's voice,
 and the same transcript for the same state."""
 
+import pytest
+
 from cvagents.config import Settings
 from cvagents.llm.base import LLMRequest, Message, ToolSpec
 from cvagents.offline.planning import plan
 from cvagents.offline.provider import OfflineProvider, choose_tool
+from cvagents.offline.voices import agenda
 from cvagents.planning.meeting import Meeting
 from cvagents.planning.team import build_teams
 from cvagents.run.reports import meeting_record, render_transcript
@@ -238,14 +241,16 @@ def test_promotion_plans_evidence_for_the_next_stage():
     s = state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent")
     s["plan"] = {"5_percent": {"traffic": 0.05, "min_requests": 150, "min_observed_minutes": 30}}
     t = tools_of(plan(s))
+    # the quick steps first, the long replay last: one execution phase gathers it all
     assert [x[0] for x in t] == [
         "deploy_model",
         "run_evaluation",
-        "replay_traffic",
         "run_rollback_drill",
+        "replay_traffic",
         "collect_metrics",
     ]
-    assert t[2] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+    assert t[3] == ("replay_traffic", {"stage": "5_percent", "minutes": 30.0})
+    assert [a["priority"] for a in plan(s)["actions"]] == ["high", "high", "high", "high", "low"]
 
 
 def test_automatic_rollbacks_reach_the_agenda_and_the_risks():
@@ -268,6 +273,86 @@ def test_automatic_rollbacks_reach_the_agenda_and_the_risks():
     p = plan(s)
     assert "ndcg_at_10 0.51" in p["decisions"][0]["rationale"]
     assert any("Automatic rollback" in r for r in p["risks"])
-    from cvagents.offline.voices import agenda
-
     assert "rollout controller decision (t): rolled back shadow" in agenda(s, "m")
+
+
+@pytest.mark.parametrize(
+    "action, call",
+    [
+        (
+            "Deploy candidate bm25 (research/candidates/bm25.json) to the shadow stage.",
+            ("deploy_model", {"model_path": "research/candidates/bm25.json", "stage": "shadow"}),
+        ),
+        (
+            "Deploy candidate v2 (research/v2_degraded.pth) to the shadow stage, judged against the production champion.",
+            ("deploy_model", {"model_path": "research/v2_degraded.pth", "stage": "shadow"}),
+        ),
+        (
+            "Promote the version live in 20_percent (deployment/20_percent) (candidate v2) to the 50_percent stage.",
+            ("deploy_model", {"model_path": "deployment/20_percent", "stage": "50_percent"}),
+        ),
+        (
+            "Promote the version live in 50% to production.",
+            ("deploy_model", {"model_path": "deployment/50_percent", "stage": "production"}),
+        ),
+        (
+            "Evaluate research/candidates/bm25.json on the validation set data/validation_set.",
+            (
+                "run_evaluation",
+                {"model_path": "research/candidates/bm25.json", "validation_set": "data/validation_set"},
+            ),
+        ),
+        (
+            "Evaluate the version live in production (deployment/production) on the validation set.",
+            ("run_evaluation", {"model_path": "deployment/production", "validation_set": "data/validation_set"}),
+        ),
+    ],
+)
+def test_the_executive_reads_any_artifact_and_the_target_stage(action, call):
+    assert choose_tool(action) == call
+
+
+def test_the_agenda_shows_the_champion_and_the_candidates_waiting():
+    s = state(stage="production", verdict="pass", g=gates(), nxt=None)
+    s["models"] = {
+        "champion": {
+            "name": "v1",
+            "sha256": "ab" * 6,
+            "path": "research/v1_production.pth",
+            "status": "champion",
+            "stage": "production",
+            "rejected_reason": None,
+        },
+        "candidates": [
+            {
+                "name": "v1",
+                "sha256": "ab" * 6,
+                "path": "research/v1_production.pth",
+                "status": "champion",
+                "stage": "production",
+                "rejected_reason": None,
+            },
+            {
+                "name": "v2",
+                "sha256": "cd" * 6,
+                "path": "research/v2.pth",
+                "status": "rejected",
+                "stage": None,
+                "rejected_reason": "failed: ndcg_at_10 0.5 (needs >= 0.72) at shadow",
+            },
+            {
+                "name": "v3",
+                "sha256": "ef" * 6,
+                "path": "research/candidates/bm25.json",
+                "status": "waiting",
+                "stage": None,
+                "rejected_reason": None,
+            },
+        ],
+        "active": None,
+    }
+    a = agenda(s, "m")
+    assert "champion in production: v1 (research/v1_production.pth, sha256 abababababab)" in a
+    assert "candidate v2 (research/v2.pth, sha256 cdcdcdcdcdcd): rejected: failed: ndcg_at_10 0.5" in a
+    assert "candidate v3 (research/candidates/bm25.json, sha256 efefefefefef): waiting" in a
+    assert "candidate v1" not in a  # the champion is listed once, as the champion

@@ -15,7 +15,7 @@ from cvagents.durability.atomic import atomic_write_json
 from cvagents.durability.hashing import sha256_file
 from cvagents.durability.journal import Journal
 from cvagents.models import load_checkpoint, save_checkpoint
-from cvagents.offline.provider import OfflineProvider
+from cvagents.offline.provider import OfflineProvider, choose_tool
 from cvagents.planning.team import build_teams
 from cvagents.rollout import controller as rollout
 from cvagents.rollout import decisions, deployment, metrics_store
@@ -57,9 +57,13 @@ def test_degraded_candidate_never_gets_past_shadow(degraded_workspace, project_r
     assert [d["id"] for d in journaled] == [d["id"] for d in ds]  # every decision is in the journal, once
     s = snapshot(ws, cfg)
     assert s["artifacts"]["model_rejected"] and s["current"] is None
+    assert s["models"]["candidates"][0]["status"] == "rejected" and s["models"]["champion"] is None
     last = json.loads(sorted(ws.planning_dir.glob("actions_meeting_*.json"))[-1].read_text())
     assert last["go_no_go"]["decision"] == "no-go"
     assert "ndcg_at_10" in json.dumps(last["decisions"])
+    # reported and left alone: no redeploy, no investigation loop
+    tools = [choose_tool(a["action"]) for a in last["actions"]]
+    assert not any(t and t[0] in ("deploy_model", "run_python_script", "rollback_model") for t in tools)
 
 
 def _gather(ctx, stage, key):

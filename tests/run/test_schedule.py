@@ -54,12 +54,24 @@ def test_a_backlog_halves_the_heartbeat_without_moving_a_meeting_it_fits_before(
     assert change["heartbeat_minutes"] == 2.5 and change["reason"] == "20 actions pending, 12 fit before the meeting"
 
 
-@pytest.mark.parametrize("remaining, meeting", [(40, 40), (100, 60)])
+@pytest.mark.parametrize("remaining, meeting", [(40, 42.5), (100, 60)])
 def test_a_backlog_may_delay_the_meeting_within_the_maximum_interval(remaining, meeting):
     new, change = schedule.adapt(after_meeting(), CFG, remaining, minutes(5))
     assert new.hb_minutes == 2.5
     assert new.t_meeting == minutes(meeting)  # never beyond max_planning_interval_minutes = 60
     assert change["next_meeting"] == minutes(meeting).isoformat() and change["was"] == minutes(30).isoformat()
+
+
+@pytest.mark.parametrize("remaining", [1, 2, 3, 4, 7])
+def test_a_meeting_come_due_waits_for_the_heartbeats_its_backlog_needs(remaining):
+    # the first heartbeat took the whole interval (a long evaluation at --time-scale 600): the
+    # actions it left still run before the meeting (a tie goes to the meeting), within the maximum
+    s, now = after_meeting(), minutes(30)
+    while remaining > 0:
+        s, _ = schedule.adapt(s, CFG, remaining, now)
+        assert not s.meeting_next and s.t_heartbeat is not None
+        now, remaining = s.t_heartbeat, remaining - CFG.actions_per_heartbeat
+    assert s.t_meeting <= minutes(60)
 
 
 def test_the_heartbeat_never_drops_below_its_minimum():

@@ -82,7 +82,8 @@ def _client(what: str, uri: str):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (MLflow's span several), redacted, at most 300 characters."""
     text = " ".join(str(e).split()) or type(e).__name__
     return redact(text[:300])
 
@@ -104,9 +105,9 @@ def _resolve(client, uri: str, name: str, version: str | None, alias: str | None
     except MlflowException as e:
         if e.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise MlflowSourceError(f"{uri}: no registered model {name!r} in the MLflow registry at {where}") from None
-        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {_one_line(e)}") from None
+        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {one_line(e)}") from None
     except Exception as e:  # noqa: BLE001 — an unreachable server, a bad store URI: one line for the user
-        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {_one_line(e)}") from None
+        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {one_line(e)}") from None
     if alias is not None:
         aliases = {str(k): str(v) for k, v in (model.aliases or {}).items()}
         if alias not in aliases:
@@ -118,9 +119,9 @@ def _resolve(client, uri: str, name: str, version: str | None, alias: str | None
     except MlflowException as e:
         if e.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise MlflowSourceError(f"{uri}: model {name!r} has no version {version}") from None
-        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {_one_line(e)}") from None
+        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {one_line(e)}") from None
     except Exception as e:  # noqa: BLE001
-        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {_one_line(e)}") from None
+        raise MlflowSourceError(f"{uri}: MLflow registry at {where}: {one_line(e)}") from None
     if str(mv.status) != "READY":
         raise MlflowSourceError(f"{uri}: version {mv.version} of {name!r} is {mv.status}, not READY")
     return mv
@@ -170,7 +171,7 @@ def _download(client, uri: str, reg: str, name: str, version: str, dest: Path) -
         raise
     except Exception as e:  # noqa: BLE001 — a download that fails leaves nothing behind
         shutil.rmtree(partial, ignore_errors=True)
-        raise MlflowSourceError(f"{uri}: downloading version {version} of {name!r} failed: {_one_line(e)}") from None
+        raise MlflowSourceError(f"{uri}: downloading version {version} of {name!r} failed: {one_line(e)}") from None
 
 
 def model_file(uri: str, folder: Path, tags: dict[str, str] | None = None) -> Path:

@@ -94,18 +94,13 @@ def _reconcile(
         try:
             d = _apply(ws, cfg, key, want, last.get(key), entries, live, record, now, settings_hash)
         except Exception as e:  # noqa: BLE001 — an unreachable registry, MLflow not installed
-            text = f"models:/{name}@{alias}: alias not reconciled with the MLflow registry at {where}: {_line(e)}"
+            text = f"models:/{name}@{alias}: alias not reconciled with the MLflow registry at {where}: {mlflow_source.one_line(e)}"
             log.warning("%s", text)
             errors.append(text)
             continue
         if d:
             made.append(d)
     return {"decisions": made, "errors": errors} if made or errors else None
-
-
-def _line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text[:300]
 
 
 def _apply(

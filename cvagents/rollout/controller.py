@@ -428,9 +428,14 @@ def after_heartbeat(
 ) -> list[dict]:
     """The controller's review after an executive heartbeat; each decision is journaled through
     ``record`` before it is written. Never raises: a bug here is logged, and the run goes on
-    (the deploy tool still refuses whatever the gates refuse)."""
+    (the deploy tool still refuses whatever the gates refuse). Then the MLflow champion alias
+    follows production (``champion_alias``; its decisions are returned too)."""
     try:
-        return Controller(ws, cfg, record, settings_hash).review(now)
+        made = Controller(ws, cfg, record, settings_hash).review(now)
     except Exception:  # noqa: BLE001
         log.exception("rollout controller review failed")
         return []
+    from cvagents.rollout import champion_alias  # imports the model registry: only once a run reviews
+
+    aliased = champion_alias.reconcile(ws, cfg, record, now=now, settings_hash=settings_hash)
+    return made + (aliased or {}).get("decisions", [])

@@ -1,0 +1,1 @@
+"""Example models that cvagents rolls out through the adapter seam (importable from the repo root)."""

@@ -92,10 +92,15 @@ def in_artifact_folders(ws: Workspace, cfg: CoordinationConfig, path: Path, *, d
 
 
 def artifact_known(ws: Workspace, cfg: CoordinationConfig, path: Path) -> str | None:
-    """Why ``path`` is not an artifact the first stage may take, or None."""
+    """Why ``path`` is not an artifact the first stage may take, or None: a submitted candidate
+    (``cvagents submit``: any file its adapter loads) or a torch checkpoint, under the artifact
+    folders."""
     p = Path(path).resolve()
-    if p.suffix not in ARTIFACT_SUFFIXES:
-        return f"{ws.rel(p)} is not a model artifact ({', '.join(ARTIFACT_SUFFIXES)})"
+    if p.suffix not in ARTIFACT_SUFFIXES and not (p.is_file() and registry.by_sha(ws, sha256_file(p))):
+        return (
+            f"{ws.rel(p)} is neither a submitted candidate (cvagents submit) nor a torch checkpoint"
+            f" ({', '.join(ARTIFACT_SUFFIXES)})"
+        )
     if not in_artifact_folders(ws, cfg, p):
         return f"{ws.rel(p)} is not under the artifact folders ({', '.join(cfg.rollout.artifact_folders)}); unknown artifact"
     return None

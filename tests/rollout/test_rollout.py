@@ -195,7 +195,7 @@ def test_promotion_needs_a_passed_drill_of_that_very_version(tmp_path):
     "path, why",
     [
         ("data/model.pth", "unknown artifact"),
-        ("research/notes.txt", "not a model artifact"),
+        ("research/notes.txt", "neither a submitted candidate"),
     ],
 )
 def test_unknown_artifact_is_refused(tmp_path, path, why):

@@ -88,6 +88,12 @@ def run_system(
     # environment before any agent or script starts
     with WorkspaceLock(root), keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names]):
         keys = KeyStore(dotenv_path=settings.project_root / ".env")
+        if start is None:  # a new session begins where the workspace's last one ended, if that is later than now
+            from cvagents.durability.session import simulated_end
+            from cvagents.workspace import Workspace
+
+            end = simulated_end(Workspace.from_config(root, settings.coordination).sessions_dir)
+            start = end if end and end > datetime.now(UTC) else None
         clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
         restored_session = None
         if resume_from:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,20 @@ def find_unfinished(sessions_dir: Path) -> str | None:
         if info.get("status", "running") in UNFINISHED:
             return s["id"]
     return None
+
+
+def simulated_end(sessions_dir: Path) -> datetime | None:
+    """The latest simulated time any session reached (its session.json's ``updated``): an
+    accelerated run ends hours ahead of the wall clock, and a new session starts from there so
+    that meeting ids, reports and decisions stay in the order they happened."""
+    ends = []
+    for s in sessions(sessions_dir):
+        try:
+            t = datetime.fromisoformat(str((s["info"] or {}).get("updated")))
+        except ValueError:
+            continue
+        ends.append(t if t.tzinfo else t.replace(tzinfo=UTC))
+    return max(ends, default=None)
 
 
 def latest(sessions_dir: Path) -> str | None:

@@ -51,7 +51,8 @@ class Retriever:
         """Gallery indices of the top k of each text [len(texts), min(k, N)], best first: one
         text encoding, one product and one top-k for the whole batch."""
         with torch.inference_mode():
-            return self.scores(list(texts)).topk(min(k, self.num_items), dim=1).indices
+            scores = self.model.encode_text(list(texts)) @ self._gallery_t
+            return scores.topk(min(k, self.num_items), dim=1).indices
 
     def rank(self, query_text: str, k: int = 10) -> list[tuple[int, float]]:
         """Top-k (gallery index, score), best first."""

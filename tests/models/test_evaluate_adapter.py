@@ -3,11 +3,15 @@ batched query, latency one text per call, the paired comparison with a champion 
 interleaved, adapters closed, and an adapter's failure in its own words."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import toy_models
-from toy_models import SPEC, write_collection, write_toy
+from toy_models import SPEC, toy_env, write_collection, write_toy
 
+from cvagents.models import scripts
 from cvagents.models.adapter import AdapterError
 from cvagents.models.collection import CollectionError
 from cvagents.models.evaluate import evaluate_model
@@ -117,3 +121,20 @@ def test_a_malformed_validation_set_names_the_file(tmp_path, vset):
         _eval(write_toy(tmp_path / "a.json"), vset)
     with pytest.raises(FileNotFoundError):
         _eval(tmp_path / "missing.json", vset)
+
+
+def test_the_evaluation_script_takes_an_adapter(tmp_path, vset):
+    script = Path(scripts.__file__).parent / "evaluate_model.py"
+
+    def run(model):
+        args = ["--model", str(model), "--validation-set", str(vset), "--adapter", SPEC, "--bootstrap", "100"]
+        return subprocess.run([sys.executable, str(script), *args], env=toy_env(), capture_output=True, text=True)
+
+    ok = run(write_toy(tmp_path / "oracle.json"))
+    assert ok.returncode == 0, ok.stderr
+    m = json.loads(ok.stdout)
+    assert m["ndcg_at_10"] == 1.0 and m["adapter"] == SPEC and "latencies_ms" not in m
+    bad = run(write_toy(tmp_path / "bad.json", fail="load"))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("error: evaluation failed: AdapterError: adapter toy_models:load failed to load")
+    assert "toy model asked to fail on load" in bad.stderr

@@ -20,6 +20,11 @@ METRIC_SOURCES: dict[str, str] = {
     "latency_p50_ms": EVALUATION,
     "latency_p95_ms": EVALUATION,
     "latency_p99_ms": EVALUATION,
+    # the evaluator, against the champion in production on the same queries (paired)
+    "ndcg_delta": EVALUATION,
+    "ndcg_delta_ci95_low": EVALUATION,
+    "ndcg_delta_ci95_high": EVALUATION,
+    "latency_p95_ratio": EVALUATION,
     # traffic replay through the stage's router (accumulated per stage and version)
     "slo_compliance": TRAFFIC,
     "error_rate": TRAFFIC,
@@ -33,6 +38,10 @@ METRIC_SOURCES: dict[str, str] = {
     # the rollback drill
     "rollback_test_passed": DRILL,
 }
+
+#: metrics that compare a candidate with the champion: with no champion in production (a first
+#: rollout) there is nothing to compare with, and a gate on them passes
+CHAMPION_METRICS = frozenset({"ndcg_delta", "ndcg_delta_ci95_low", "ndcg_delta_ci95_high", "latency_p95_ratio"})
 
 
 def source_of(metric: str) -> str:

@@ -48,6 +48,7 @@ def record(
                 "ndcg_at_10": ndcg_low + 0.02,
                 "ndcg_at_10_ci95": [ndcg_low, ndcg_low + 0.04],
                 "latency_p95_ms": 3.0,
+                "champion": None,  # a first rollout: the comparison gates have nothing to compare with
             },
         )
     if traffic:

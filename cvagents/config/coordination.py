@@ -119,6 +119,9 @@ DEFAULT_GATES: dict[str, dict[str, Any]] = {
     "slo_compliance": {"metric": "slo_compliance", "op": ">=", "threshold": 0.99},
     "p0_incidents": {"metric": "p0_incidents", "op": "<=", "threshold": 0, "critical": True},
     "rollback_test": {"metric": "rollback_test_passed", "op": "==", "threshold": True},
+    # against the champion in production, on the same queries (pass when there is none)
+    "ndcg_vs_champion": {"metric": "ndcg_delta_ci95_low", "op": ">=", "threshold": -0.01},
+    "latency_vs_champion": {"metric": "latency_p95_ratio", "op": "<=", "threshold": 1.2},
 }
 _ALL_GATES = tuple(DEFAULT_GATES)
 DEFAULT_PLAN: dict[str, dict[str, Any]] = {

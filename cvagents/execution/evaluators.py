@@ -2,8 +2,10 @@
 
 The evaluator is configured in ``evaluation.evaluator``:
 
-- ``builtin`` — the demo model's evaluation (``cvagents.models.evaluate_model``): NDCG@10 with a
-  bootstrap 95 % CI, recall@10, MRR, per-query latency P50/P95/P99 after a warm-up;
+- ``builtin`` — ``cvagents.models.evaluate_model`` through the model's adapter (the candidate's
+  own, else ``serving.adapter``): NDCG@10 with a bootstrap 95 % CI, recall@10, MRR, per-query
+  latency P50/P95/P99 after a warm-up; and, when another version serves production (the
+  champion), the paired comparison with it (``ndcg_delta`` with its CI, ``latency_p95_ratio``);
 - ``"package.module:function"`` — a user's function, imported from the environment and called
   as ``function(model_path: str, validation_set: str) -> dict`` of metrics;
 - ``research/evaluate_model.py`` (any ``.py`` under ``tools.script_folders``) — a script run
@@ -11,7 +13,10 @@ The evaluator is configured in ``evaluation.evaluator``:
   ``--model <path> --validation-set <path>``, which prints its metrics as one JSON object.
 
 Whatever the evaluator, the result is a flat dict of metrics; a gate may name any metric in
-``METRIC_SOURCES`` or listed under ``evaluation.metrics`` (checked when the config loads).
+``METRIC_SOURCES`` or listed under ``evaluation.metrics`` (checked when the config loads). It
+also says which champion the model was judged against (``champion``: None when none serves
+production, so the comparison gates pass on a first rollout); an evaluator that does not compare
+leaves the comparison metrics unmeasured, and their gates inconclusive, while a champion serves.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cvagents.durability.hashing import sha256_file
 from cvagents.errors import CVAgentsError
 from cvagents.metric_sources import evaluation_metrics
+from cvagents.models.adapter import AdapterError
+from cvagents.models.collection import CollectionError
+from cvagents.rollout import lifecycle
 
 
 class EvaluatorError(CVAgentsError):
@@ -31,18 +40,34 @@ class EvaluatorError(CVAgentsError):
     that is not metrics. The evaluation tool reports it as a failed call."""
 
 
-def evaluate(cfg, ws, model_path: Path, validation_dir: Path) -> dict[str, Any]:
-    """Run the configured evaluator on one model; a flat dict of metrics (validated)."""
+def evaluate(cfg, ws, model_path: Path, validation_dir: Path, sha: str | None = None) -> dict[str, Any]:
+    """Run the configured evaluator on one model (``sha``: its sha256, if known); a flat dict of
+    metrics (validated). A model or validation set the adapter cannot use is an
+    ``EvaluatorError`` with the adapter's own message."""
     spec = cfg.evaluation.evaluator
+    sha = sha or sha256_file(model_path)
+    champion = lifecycle.champion_for(ws, cfg, sha)
     if spec == "builtin":
-        from cvagents.models import evaluate_model  # torch only when evaluating
+        from cvagents.models.evaluate import evaluate_model
 
-        metrics = evaluate_model(model_path, validation_dir, bootstrap_samples=cfg.evaluation.bootstrap_samples)
+        try:
+            metrics = evaluate_model(
+                model_path,
+                validation_dir,
+                adapter=lifecycle.adapter_for(ws, cfg, sha),
+                champion=champion,
+                bootstrap_samples=cfg.evaluation.bootstrap_samples,
+            )
+        except (AdapterError, CollectionError) as e:
+            raise EvaluatorError(str(e)) from None
     elif spec.endswith(".py"):
         metrics = _run_script(cfg, ws, spec, model_path, validation_dir)
     else:
         metrics = _call_function(spec, model_path, validation_dir)
-    return normalise(metrics, spec, cfg)
+    out = normalise(metrics, spec, cfg)
+    if "champion" not in out:  # an evaluator that does not compare: say who serves production
+        out["champion"] = None if champion is None else {k: champion[k] for k in ("name", "sha256", "version")}
+    return out
 
 
 def normalise(metrics: Any, spec: str, cfg) -> dict[str, Any]:
@@ -50,13 +75,15 @@ def normalise(metrics: Any, spec: str, cfg) -> dict[str, Any]:
     if not isinstance(metrics, dict):
         raise EvaluatorError(f"evaluator {spec} returned {type(metrics).__name__}, expected a dict of metrics")
     out = dict(metrics)
-    ci = out.get("ndcg_at_10_ci95")
-    if ci is not None:
+    for name in ("ndcg_at_10_ci95", "ndcg_delta_ci95"):
+        ci = out.get(name)
+        if ci is None:
+            continue
         if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_number(x) for x in ci)):
-            raise EvaluatorError(f"evaluator {spec}: ndcg_at_10_ci95 must be [low, high], got {ci!r}")
-        out["ndcg_at_10_ci95"] = [float(ci[0]), float(ci[1])]
-        out.setdefault("ndcg_at_10_ci95_low", float(ci[0]))
-        out.setdefault("ndcg_at_10_ci95_high", float(ci[1]))
+            raise EvaluatorError(f"evaluator {spec}: {name} must be [low, high], got {ci!r}")
+        out[name] = [float(ci[0]), float(ci[1])]
+        out.setdefault(f"{name}_low", float(ci[0]))
+        out.setdefault(f"{name}_high", float(ci[1]))
     for name in evaluation_metrics(cfg):
         if name in out and out[name] is not None and not _number(out[name]):
             raise EvaluatorError(f"evaluator {spec}: metric {name} must be a finite number, got {out[name]!r}")

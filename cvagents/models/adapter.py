@@ -72,6 +72,18 @@ def open_adapter(spec: str, artifact: str | Path, validation_set: str | Path) ->
     return adapter
 
 
+def answer_problem(answer: object, n: int) -> str | None:
+    """What is wrong with an answer to ``query`` of ``n`` texts (None: a list of ``n`` lists of
+    string ids, as the contract says)."""
+    if not isinstance(answer, list) or len(answer) != n:
+        got = f"a list of {len(answer)}" if isinstance(answer, list) else type(answer).__name__
+        return f"expected a list of {n} ranked lists, got {got}"
+    for row in answer:
+        if not isinstance(row, (list, tuple)) or not all(isinstance(d, str) for d in row):
+            return f"expected each ranked list to be a list of string ids, got {str(row)[:80]}"
+    return None
+
+
 def close_adapter(adapter: object) -> None:
     """Call the adapter's optional ``close``."""
     close = getattr(adapter, "close", None)

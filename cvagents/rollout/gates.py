@@ -4,6 +4,9 @@
   inconclusive, never a pass; so is a traffic measurement made on less evidence than the stage
   asks for (``min_requests``, ``min_observed_minutes``) — except that a critical gate (P0
   incidents) fails the stage at once.
+- A gate comparing the version with the champion in production (``CHAMPION_METRICS``) passes
+  when its evaluation found no champion (a first rollout: nothing to compare with), and is
+  inconclusive while a champion serves but the comparison was not measured.
 - A stage's verdict is ``fail`` if any gate failed, else ``inconclusive`` if any is, else ``pass``.
 
 The rollout controller (``cvagents.rollout.controller``) applies them to the workspace.
@@ -17,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from cvagents.config import CoordinationConfig
-from cvagents.metric_sources import DRILL, EVALUATION, TRAFFIC, source_of
+from cvagents.metric_sources import CHAMPION_METRICS, DRILL, EVALUATION, TRAFFIC, source_of
 from cvagents.rollout import metrics_store
 
 
@@ -31,14 +34,17 @@ class GateVerdict(StrEnum):
 
 PASS, FAIL, INCONCLUSIVE = GateVerdict.PASS, GateVerdict.FAIL, GateVerdict.INCONCLUSIVE
 
-#: the guide's five thresholds (what agents and dashboards show), each read from the gate on the
-#: first of these metrics that some gate names
+#: the guide's five thresholds and the two against the champion (what agents and dashboards
+#: show), each read from the gate on the first of these metrics that some gate names
 SUMMARY_METRICS: dict[str, tuple[str, ...]] = {
     "ndcg_at_10_min": ("ndcg_at_10_ci95_low", "ndcg_at_10"),
     "latency_p95_ms_max": ("latency_p95_ms", "serve_latency_p95_ms"),
     "slo_compliance_min": ("slo_compliance",),
     "p0_incidents_max": ("p0_incidents",),
+    "ndcg_delta_min": ("ndcg_delta_ci95_low", "ndcg_delta"),
+    "latency_p95_ratio_max": ("latency_p95_ratio",),
 }
+NO_CHAMPION = "no champion in production: nothing to compare with"
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,25 @@ def metric_value(ev: dict[str, Any] | None, metric: str) -> Any:
     rec = ev.get("traffic" if src == TRAFFIC else "evaluation") or {}
     if rec.get(metric) is not None:
         return rec[metric]
-    ci = rec.get("ndcg_at_10_ci95")
-    if ci and metric in ("ndcg_at_10_ci95_low", "ndcg_at_10_ci95_high"):
-        return ci[0] if metric.endswith("low") else ci[1]
+    for name in ("ndcg_at_10_ci95", "ndcg_delta_ci95"):
+        ci = rec.get(name)
+        if ci and metric in (f"{name}_low", f"{name}_high"):
+            return ci[0] if metric.endswith("low") else ci[1]
     return None
+
+
+def _unmeasured_comparison(ev: dict[str, Any] | None, metric: str) -> tuple[GateVerdict, str] | None:
+    """A comparison with the champion that was not measured: a pass when the evaluation found
+    no champion, inconclusive when one serves; None for any other metric or no evaluation."""
+    rec = (ev or {}).get("evaluation")
+    if metric not in CHAMPION_METRICS or not rec or "champion" not in rec:
+        return None
+    champ = rec["champion"]
+    if champ is None:
+        return PASS, NO_CHAMPION
+    name = champ.get("version") or champ.get("name") or "in production"
+    why = f": {champ['error']}" if champ.get("error") else ""
+    return INCONCLUSIVE, f"{metric} not measured against the champion {name}{why}"
 
 
 def evidence_status(cfg: CoordinationConfig, stage: str, ev: dict[str, Any] | None) -> dict[str, Any]:
@@ -150,6 +171,10 @@ def review_stage(
         thr = f"{g.op} {_fmt(g.threshold)}"
         result = partial(GateResult, name, threshold=thr, metric=g.metric, source=src, critical=g.critical)
         v = metric_value(ev, g.metric)
+        unmeasured = _unmeasured_comparison(ev, g.metric) if v is None else None
+        if unmeasured:
+            results.append(result(status=unmeasured[0], value=None, detail=unmeasured[1]))
+            continue
         if v is None:
             detail = f"{_NOT_MEASURED[src]} of this version at {stage}"
             results.append(result(status=INCONCLUSIVE, value=None, detail=detail))
@@ -164,9 +189,15 @@ def review_stage(
                 results.append(result(status=INCONCLUSIVE, value=v, detail=detail))
             continue
         detail = "" if ok else f"{g.metric} {_fmt(v)} does not satisfy {thr}"
-        if g.metric == "ndcg_at_10_ci95_low":
-            ci = ((ev or {}).get("evaluation") or {}).get("ndcg_at_10_ci95")
-            detail = f"lower bound of the 95% CI {ci}" + (f"; {detail}" if detail else "")
+        if g.metric in ("ndcg_at_10_ci95_low", "ndcg_delta_ci95_low"):
+            e = (ev or {}).get("evaluation") or {}
+            ci = e.get(g.metric.removesuffix("_low"))
+            what = (
+                ""
+                if g.metric == "ndcg_at_10_ci95_low"
+                else f" of the NDCG@10 difference with the champion {(e.get('champion') or {}).get('version')}"
+            )
+            detail = f"lower bound of the 95% CI{what} {ci}" + (f"; {detail}" if detail else "")
         results.append(result(status=PASS if ok else FAIL, value=v, detail=detail))
     if plan.min_requests or plan.min_observed_minutes:
         results.append(
@@ -221,7 +252,7 @@ def previous_stage(cfg: CoordinationConfig, stage: str) -> str | None:
 
 
 def thresholds_summary(cfg: CoordinationConfig) -> dict[str, Any]:
-    """The guide's five thresholds, by the metric each gate reads (for agents and dashboards);
+    """The guide's five thresholds and the two against the champion, by the metric each gate reads (for agents and dashboards);
     None where no gate reads that metric."""
     by_metric = {g.metric: g for g in cfg.rollout.gates.values()}
     used = {n for p in cfg.rollout.stages.values() for n in p.gates}

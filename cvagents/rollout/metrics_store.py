@@ -35,6 +35,9 @@ GATE_FIELDS = (
     "latency_p99_ms",
     "slo_compliance",
     "p0_incidents",
+    "ndcg_delta",
+    "ndcg_delta_ci95",
+    "latency_p95_ratio",
 )
 TRAFFIC_FIELDS = (
     "slo_compliance",

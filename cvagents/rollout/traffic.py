@@ -18,8 +18,10 @@ and error is recorded.
   scale) and a version cannot pass by sitting idle — every observed minute is a batch of
   requests it really answered.
 
-Servers are anything with ``rank(text, k) -> [(item, score), ...]``, so tests can replay
-through a slow or failing server without a model.
+A server is a model adapter (``cvagents.models.adapter``): ``query(texts, k)`` answers the
+top-k document ids of each text; one request is one text. An answer that is not a list of ids,
+or holds none, is an error answer, like an exception. Tests replay through slow or failing
+fakes without a model.
 """
 
 from __future__ import annotations
@@ -27,26 +29,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cvagents.clock import stopwatch
+from cvagents.models.adapter import ModelAdapter, answer_problem
 
-
-class Server(Protocol):
-    def rank(self, text: str, k: int = 10) -> list[tuple[int, float]]: ...
-
-
-class ModelServer:
-    """A checkpoint serving text-to-image search over the validation gallery."""
-
-    def __init__(self, model_path, gallery):
-        from cvagents.models import Retriever  # torch only when replaying
-
-        self.retriever = Retriever(model_path, gallery)
-        self.num_items = self.retriever.num_items
-
-    def rank(self, text: str, k: int = 10) -> list[tuple[int, float]]:
-        return self.retriever.rank(text, k)
+Server = ModelAdapter
 
 
 def route(n: int, weight: float, seed: int = 0) -> list[bool]:
@@ -84,26 +72,22 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
 class _Answer:
     latency_ms: float
     error: str | None
-    top: list[int] | None
+    top: list[str] | None
 
 
-def _serve(server: Server, text: str, k: int, expect: int) -> _Answer:
+def _serve(server: Server, text: str, k: int) -> _Answer:
     sw = stopwatch()
     try:
-        res = server.rank(text, k)
+        res = server.query([text], k)
     except Exception as e:  # noqa: BLE001 - any failure of the model is an error answer
         return _Answer(sw.elapsed() * 1e3, f"{type(e).__name__}: {e}"[:200], None)
     ms = sw.elapsed() * 1e3
-    try:
-        items = [int(i) for i, _ in res]
-        scores = [float(s) for _, s in res]
-    except (TypeError, ValueError):
-        return _Answer(ms, "invalid response: not (item, score) pairs", None)
-    if len(items) < expect:
-        return _Answer(ms, f"invalid response: {len(items)} results, expected {expect}", None)
-    if not all(math.isfinite(s) for s in scores):
-        return _Answer(ms, "invalid response: non-finite scores", None)
-    return _Answer(ms, None, items)
+    problem = answer_problem(res, 1)
+    if problem:
+        return _Answer(ms, f"invalid response: {problem}"[:200], None)
+    if not res[0]:
+        return _Answer(ms, "invalid response: no document ids", None)
+    return _Answer(ms, None, list(res[0]))
 
 
 def replay(
@@ -117,7 +101,6 @@ def replay(
     p0_error_rate: float,
     p0_on_crash: bool = True,
     k: int = 10,
-    expect: int | None = None,
     seed: int = 0,
     warmup: int = 10,
     candidate_error: str | None = None,
@@ -125,14 +108,13 @@ def replay(
     """Replay ``requests`` requests; ``candidate`` None means it failed to load
     (``candidate_error`` says why). Returns the summary and the per-request log."""
     shadow = weight <= 0
-    expect = k if expect is None else expect
     stream = request_stream(texts, requests, seed)
     to_candidate = [True] * requests if shadow else route(requests, weight, seed)
     for server in (candidate, production):
         for text in texts[:warmup]:
             if server is not None:
                 try:
-                    server.rank(text, k)
+                    server.query([text], k)
                 except Exception:  # noqa: BLE001 - counted when timed, not here
                     pass
     route_log: list[str] = []  # per request: c = candidate served, p = production, u = unserved, m = mirrored (shadow)
@@ -146,7 +128,7 @@ def replay(
     for i, text in enumerate(stream):
         p_ans = None
         if production is not None and (shadow or not to_candidate[i]):
-            p_ans = _serve(production, text, k, expect)
+            p_ans = _serve(production, text, k)
             p_lat.append(round(p_ans.latency_ms, 4))
             if p_ans.error:
                 p_err.append([i, p_ans.error])
@@ -160,7 +142,7 @@ def replay(
         if candidate is None:
             ans = _Answer(0.0, f"candidate not serving: {candidate_error or 'failed to load'}", None)
         else:
-            ans = _serve(candidate, text, k, expect)
+            ans = _serve(candidate, text, k)
         c_lat.append(round(ans.latency_ms, 4))
         if ans.error:
             errors += 1

@@ -168,3 +168,38 @@ def test_outputs_are_normalised():
     with pytest.raises(EvaluatorError, match=r"must be \[low, high\]"):
         normalise({"ndcg_at_10_ci95": [0.7]}, "x", cfg)
     assert METRIC_SOURCES["slo_compliance"] == "traffic" and METRIC_SOURCES["rollback_test_passed"] == "drill"
+
+
+def test_an_evaluator_that_does_not_compare_names_the_champion(ctx, plugin):
+    """No champion: the comparison gates pass; a champion the evaluator did not compare with
+    leaves them inconclusive."""
+    ws = ctx.workspace
+    ctx.config = _cfg(evaluator="myeval.metrics:evaluate", metrics=["accuracy"])
+    assert call(ctx, "run_evaluation", "m#e1", model_path="deployment/shadow").result["champion"] is None
+    sha = deployment.live(ws.stage_dir("shadow"))["sha256"]
+    m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
+    g = {g.gate: g for g in gates.review_stage(m, "shadow", sha, ctx.config).gates}
+    assert g["ndcg_vs_champion"].status == g["latency_vs_champion"].status == "pass"
+    (ws.research_dir / "old.pth").write_bytes(b"the champion")
+    deployment.install(
+        ws.stage_dir("production"), ws.research_dir / "old.pth", source_label="x", action_id="s", time="t"
+    )
+    o = call(ctx, "run_evaluation", "m#e2", model_path="deployment/shadow")
+    prod = deployment.live(ws.stage_dir("production"))
+    assert o.result["champion"] == {"name": None, "sha256": prod["sha256"], "version": prod["version"]}
+    m = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, "t")["metrics"]
+    g = {g.gate: g for g in gates.review_stage(m, "shadow", sha, ctx.config).gates}
+    assert (
+        g["ndcg_vs_champion"].status == "inconclusive"
+        and "not measured against the champion" in g["ndcg_vs_champion"].detail
+    )
+
+
+def test_the_comparison_ci_is_normalised_like_the_ndcg_ci():
+    out = normalise(
+        {"ndcg_at_10": 0.8, "ndcg_delta": -0.01, "ndcg_delta_ci95": [-0.02, 0.0]}, "x", CoordinationConfig()
+    )
+    assert out["ndcg_delta_ci95_low"] == -0.02 and out["ndcg_delta_ci95_high"] == 0.0
+    with pytest.raises(EvaluatorError, match=r"ndcg_delta_ci95 must be \[low, high\]"):
+        normalise({"ndcg_at_10": 0.8, "ndcg_delta_ci95": "wide"}, "x", CoordinationConfig())
+    assert METRIC_SOURCES["latency_p95_ratio"] == METRIC_SOURCES["ndcg_delta_ci95_low"] == "evaluation"

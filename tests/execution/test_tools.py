@@ -129,6 +129,7 @@ def _passing_measurements(ctx, stage, ndcg_low=0.80):
             "ndcg_at_10": ndcg_low + 0.02,
             "ndcg_at_10_ci95": [ndcg_low, ndcg_low + 0.04],
             "latency_p95_ms": 3.0,
+            "champion": None,  # no champion in production: nothing to compare with
         },
     )
     metrics_store.record_evaluation(

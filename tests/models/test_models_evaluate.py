@@ -8,6 +8,8 @@ import torch
 
 from cvagents.durability.hashing import sha256_file
 from cvagents.models import Retriever, evaluate_model, load_checkpoint
+from cvagents.models.adapter import AdapterError
+from cvagents.models.collection import CollectionError
 from cvagents.models.dual_encoder import CheckpointError, save_checkpoint
 from cvagents.models.train import ensure_validation_set, train
 
@@ -33,6 +35,8 @@ def test_evaluate_model_reports_every_field(artifacts):
     assert all(x > 0 for x in m["latencies_ms"])
     assert m["model_sha256"] == sha256_file(path) and m["model_path"] == str(path)
     assert m["model_variant"] == "v1" and m["evaluated_in_s"] > 0
+    assert m["adapter"] == "cvagents.models.demo_adapter:load" and m["champion"] is None
+    assert "ndcg_delta" not in m and "latency_p95_ratio" not in m  # nothing to compare with
 
 
 def test_evaluate_model_is_reproducible_and_bootstrap_optional(artifacts):
@@ -86,5 +90,7 @@ def test_bad_model_files_fail_clearly(artifacts, tmp_path):
     torch.save(torch.zeros(3), other)
     with pytest.raises(CheckpointError, match="expected a"):
         load_checkpoint(other)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CollectionError, match="dataset_info.json: not found"):
         evaluate_model(junk, tmp_path)  # validation set missing
+    with pytest.raises(AdapterError, match=r"failed to load .*junk.pth: CheckpointError"):
+        evaluate_model(junk, vdir)  # the adapter's own message

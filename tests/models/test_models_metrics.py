@@ -1,11 +1,13 @@
-"""Ranking metrics: hand-computed cases, sklearn agreement, bootstrap CI."""
+"""NDCG@k of score matrices (training's validation): hand-computed cases, sklearn agreement, and
+the same values as the ranked-list NDCG the evaluation uses."""
 
 import math
 
 import pytest
 import torch
 
-from cvagents.models.metrics import bootstrap_ci, mrr, ndcg_at_k, recall_at_k
+from cvagents.models import ranking
+from cvagents.models.metrics import ndcg_at_k
 
 L2 = math.log2
 
@@ -58,31 +60,13 @@ def test_ndcg_matches_sklearn(k, tied):
     assert abs(ours - theirs) < 1e-6
 
 
-def test_recall_and_mrr_hand_computed():
-    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6], [0.9, 0.8, 0.7, 0.6], [0.4, 0.3, 0.2, 0.1]])
-    rel = torch.tensor([[0, 2, 0, 1], [3, 0, 0, 0], [0, 0, 0, 0]])
-    assert recall_at_k(scores, rel, k=2, per_query=True).tolist() == [0.5, 1.0, 0.0]
-    assert recall_at_k(scores, rel, k=2, min_rel=2, per_query=True).tolist() == [1.0, 1.0, 0.0]
-    assert mrr(scores, rel, per_query=True).tolist() == [0.5, 1.0, 0.0]
-    assert mrr(scores, rel, k=1, per_query=True).tolist() == [0.0, 1.0, 0.0]
-    # capped recall divides by min(k, #relevant): here 3 relevant, the top-2 holds one of them
-    many = torch.tensor([[0, 1, 1, 1]])
-    assert recall_at_k(scores[:1], many, k=2) == pytest.approx(1 / 3)
-    assert recall_at_k(scores[:1], many, k=2, capped=True) == pytest.approx(1 / 2)
-    assert recall_at_k(scores[:1], many, k=1, capped=True) == 0.0
-
-
-def test_bootstrap_ci_contains_mean_narrows_and_is_seeded():
-    g = torch.Generator().manual_seed(0)
-    small = torch.rand(50, generator=g)
-    large = torch.rand(5000, generator=g)
-    lo_s, hi_s = bootstrap_ci(small, n=1000)
-    lo_l, hi_l = bootstrap_ci(large, n=1000)
-    assert lo_s <= float(small.mean()) <= hi_s
-    assert lo_l <= float(large.mean()) <= hi_l
-    assert hi_l - lo_l < (hi_s - lo_s) / 3  # ~ 1/sqrt(100) narrower
-    assert bootstrap_ci(small, seed=3) == bootstrap_ci(small, seed=3)
-    lo90, hi90 = bootstrap_ci(small, alpha=0.10)
-    assert lo_s <= lo90 <= hi90 <= hi_s
-    with pytest.raises(ValueError):
-        bootstrap_ci(torch.tensor([]))
+def test_the_matrix_ndcg_is_the_ranked_list_ndcg():
+    """One NDCG: a score matrix without ties gives what its ranked ids give through ranking."""
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(200, 30, generator=g)
+    rel = torch.randint(0, 4, (200, 30), generator=g)
+    rel[:5] = 0  # queries with nothing relevant score 0 in both
+    ranked = [[str(j) for j in row] for row in scores.topk(10, dim=1).indices.tolist()]
+    qrels = [{str(j): int(r) for j, r in enumerate(row) if r > 0} for row in rel.tolist()]
+    listed = ranking.per_query(ranked, qrels, k=10)["ndcg"]
+    assert torch.allclose(ndcg_at_k(scores, rel, k=10, per_query=True), torch.from_numpy(listed), atol=1e-12)

@@ -88,6 +88,7 @@ def _eval(sha, low=0.80, stage="shadow", p95=3.0):
         "ndcg_at_10": low + 0.05,
         "ndcg_at_10_ci95": [low, low + 0.1],
         "latency_p95_ms": p95,
+        "champion": None,  # a first rollout: nothing to compare with
     }
 
 

@@ -15,18 +15,21 @@ TEXTS = [f"query {i}" for i in range(50)]
 
 
 class Fixed:
-    """A server that returns the same ``items`` for every query, optionally slow or failing."""
+    """An adapter that answers the same ``items`` for every query, optionally slow or failing."""
 
-    def __init__(self, items, delay_s=0.0, fail_every=0):
-        self.items, self.delay_s, self.fail_every, self.calls = list(items), delay_s, fail_every, 0
+    def __init__(self, items, delay_s=0.0, fail_every=0, answer=None):
+        self.items, self.delay_s, self.fail_every, self.calls = [str(i) for i in items], delay_s, fail_every, 0
+        self.answer = answer
 
-    def rank(self, text, k=10):
+    def query(self, texts, k):
         self.calls += 1
         if self.fail_every and self.calls % self.fail_every == 0:
             raise RuntimeError("boom")
         if self.delay_s:
             time.sleep(self.delay_s)
-        return [(i, 1.0 - 0.01 * n) for n, i in enumerate(self.items[:k])]
+        if self.answer is not None:
+            return self.answer
+        return [self.items[:k] for _ in texts]
 
 
 def _replay(cand, prod, weight, n=400, **kw):
@@ -76,8 +79,27 @@ def test_errors_are_recorded_per_request_and_an_error_rate_above_the_bound_is_a_
     assert res["p0_incidents"] == 1 and "error rate 0.1000 above the bound 0.01" in res["incidents"][0]
     errs = res["per_request"]["candidate_errors"]
     assert len(errs) == 20 and errs[0][1] == "RuntimeError: boom"
-    short = _replay(Fixed(range(3)), None, 1.0, n=20)  # fewer than k answers is an invalid response
-    assert short["errors"] == 20 and "invalid response" in short["per_request"]["candidate_errors"][0][1]
+    short = _replay(Fixed(range(3)), None, 1.0, n=20)  # fewer than k ids is still an answer
+    assert short["errors"] == 0 and short["slo_compliance"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer, why",
+    [
+        ([[]], "no document ids"),
+        ([], "expected a list of 1 ranked lists"),
+        ([[3, 4]], "list of string ids"),
+        ([("7", 0.9)], "list of string ids"),
+        ("7", "expected a list of 1 ranked lists, got str"),
+    ],
+)
+def test_an_answer_that_is_not_a_list_of_ids_is_an_error(answer, why):
+    res = _replay(Fixed(range(10), answer=answer), None, 1.0, n=20)
+    assert res["errors"] == 20 and res["p0_incidents"] == 1
+    assert (
+        res["per_request"]["candidate_errors"][0][1].startswith("invalid response")
+        and why in res["per_request"]["candidate_errors"][0][1]
+    )
 
 
 def test_slow_answers_break_the_slo_without_being_errors():

@@ -39,7 +39,7 @@ def run_evaluation(ctx: ToolContext, args: EvalArgs) -> dict:
     if existing:
         return {**existing, "already_done": True}
     try:
-        m = evaluate(ctx.config, ws, model, vdir)
+        m = evaluate(ctx.config, ws, model, vdir, sha=sha)
     except EvaluatorError as e:
         raise ToolFailed(str(e)) from None
     m.pop("latencies_ms", None)

@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.execution.tools.deploy import _now, _safe, _stage
 from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
-from cvagents.rollout import approval, decisions, deployment, gates, metrics_store, traffic
+from cvagents.models import collection
+from cvagents.models.adapter import AdapterError, close_adapter, open_adapter
+from cvagents.models.collection import CollectionError
+from cvagents.rollout import approval, decisions, deployment, gates, lifecycle, metrics_store, traffic
 from cvagents.rollout.controller import rejected_shas
 
 
@@ -28,7 +31,8 @@ class ReplayArgs(BaseModel):
 def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     """Replay validation queries as live traffic through the stage's router; the result is
     traffic evidence (requests, observed minutes, SLO compliance, P0 incidents) for the
-    version live in the stage."""
+    version live in the stage. Both the candidate and production (the champion) are served
+    through their model adapters."""
     ws, cfg = ctx.workspace, ctx.config
     rc = cfg.rollout
     stage_dir = _stage(ctx, args.stage)
@@ -51,46 +55,39 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
         )
     if not (ws.validation_dir / "dataset_info.json").is_file():
         raise ToolFailed("validation set not found (data/validation_set/dataset_info.json); create the artifacts first")
-    from cvagents.models.data import load_validation  # torch only when replaying
-
-    vs = load_validation(ws.validation_dir)
+    try:
+        texts = collection.load(ws.validation_dir).texts
+    except CollectionError as e:
+        raise ToolFailed(str(e)) from None
+    artifact = deployment.live_artifact(stage_dir)
+    assert artifact is not None  # live was checked above
     candidate, crash = None, None
     try:
-        candidate = traffic.ModelServer(deployment.live_artifact(stage_dir), vs.images)
-    except Exception as e:  # noqa: BLE001 - a candidate that cannot load is a crash, a P0
-        crash = f"{type(e).__name__}: {e}"[:300]
-    names = list(rc.stages)
-    prod_stage = names[-1]
-    production, prod_info = None, None
-    if args.stage != prod_stage:
-        p_live = deployment.live(ws.stage_dir(prod_stage))
-        if p_live and deployment.verify(ws.stage_dir(prod_stage))[0]:
-            try:
-                production = traffic.ModelServer(deployment.live_artifact(ws.stage_dir(prod_stage)), vs.images)
-                prod_info = {"stage": prod_stage, "version": p_live["version"], "sha256": p_live["sha256"]}
-            except Exception as e:  # noqa: BLE001
-                prod_info = {
-                    "stage": prod_stage,
-                    "version": p_live["version"],
-                    "error": f"{type(e).__name__}: {e}"[:300],
-                }
+        candidate = open_adapter(lifecycle.adapter_for(ws, cfg, live["sha256"]), artifact, ws.validation_dir)
+    except AdapterError as e:  # a candidate that cannot load is a crash, a P0, in the adapter's words
+        crash = str(e)
+    production, prod_info = _production(ctx, args.stage)
     weight = rc.stages[args.stage].traffic
     n = max(1, round(minutes * rc.replay.requests_per_minute))
     seed = int(hashlib.sha256(f"{ctx.action_key}:{live['sha256']}".encode()).hexdigest()[:8], 16)
-    res = traffic.replay(
-        candidate,
-        production,
-        vs.texts,
-        weight=weight,
-        requests=n,
-        slo_ms=rc.slo.latency_objective_ms,
-        p0_error_rate=rc.incidents.p0_error_rate,
-        p0_on_crash=rc.incidents.p0_on_crash,
-        expect=min(10, vs.images.shape[0]),
-        seed=seed,
-        warmup=rc.replay.warmup_requests,
-        candidate_error=crash,
-    )
+    try:
+        res = traffic.replay(
+            candidate,
+            production,
+            texts,
+            weight=weight,
+            requests=n,
+            slo_ms=rc.slo.latency_objective_ms,
+            p0_error_rate=rc.incidents.p0_error_rate,
+            p0_on_crash=rc.incidents.p0_on_crash,
+            seed=seed,
+            warmup=rc.replay.warmup_requests,
+            candidate_error=crash,
+        )
+    finally:
+        for a in (candidate, production):
+            if a is not None:
+                close_adapter(a)
     per_request = res.pop("per_request")
     log_file = ws.metrics_file.parent / "traffic" / f"{rec_id}.json"
     atomic_write_json(log_file, {"id": rec_id, "stage": args.stage, "version": live["version"], **per_request})
@@ -117,6 +114,23 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     }
     metrics_store.record_evaluation(ws.evaluations_dir, rec)
     return rec
+
+
+def _production(ctx: ToolContext, stage: str) -> tuple[Any, dict[str, Any] | None]:
+    """The version serving production (the champion) through its adapter, for a stage before
+    production: (adapter or None, what it is — with ``error`` when it could not be loaded)."""
+    ws, cfg = ctx.workspace, ctx.config
+    prod_stage = list(cfg.rollout.stages)[-1]
+    prod_dir = ws.stage_dir(prod_stage)
+    p_live, artifact = deployment.live(prod_dir), deployment.live_artifact(prod_dir)
+    if stage == prod_stage or not p_live or not artifact or not deployment.verify(prod_dir)[0]:
+        return None, None
+    info = {"stage": prod_stage, "version": p_live["version"], "sha256": p_live["sha256"]}
+    try:
+        spec = lifecycle.adapter_for(ws, cfg, p_live["sha256"])
+        return open_adapter(spec, artifact, ws.validation_dir), info
+    except AdapterError as e:
+        return None, {**info, "error": str(e)[:300]}
 
 
 def prune_request_logs(folder: Path, limit: int | None, keep: Path) -> list[Path]:

@@ -4,7 +4,6 @@ deployed. Real processes, toy models (tests/toy_models.py) loaded through their 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -189,10 +188,6 @@ def test_create_artifacts_has_no_variant_flag_any_more(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("cvagents.models.demo_adapter") is None,
-    reason="the demo adapter (serving.adapter's default) is not in this checkout",
-)
 def test_demo_degraded_trains_and_submits_v2_which_waits(tmp_path, trained_artifacts):
     """End to end (~7 s of training): the deliberately worse demo model, on v1's validation set."""
     ws = tmp_path / "ws"

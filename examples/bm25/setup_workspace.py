@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {path}")
     ws = a.workspace
     print("\nthen:")
-    print(f"  cvagents submit --workspace {ws} research/{GOOD}.json --adapter examples.bm25.adapter:load")
+    print(f"  cvagents submit --workspace {ws} {Path(ws) / RESEARCH / GOOD}.json --adapter examples.bm25.adapter:load")
     print(f"  cvagents run --provider offline --workspace {ws}")
 
 

@@ -3,10 +3,15 @@ through its adapter — submitted as a candidate and rolled from shadow to produ
 twins (random ranking; 60 ms per query) submitted the same way and stopped at shadow by the gates.
 
 The coordinator runs in-process on a ManualClock, with the repo's configs, as in
-tests/rollout/test_degraded.py. Cost: the slow twin's shadow evidence is real — every evaluated
-and replayed query sleeps 60 ms (about 1,200 queries: ~75 s).
+tests/rollout/test_degraded.py. The slow twin's evaluation really sleeps 60 ms per query; the
+controller rolls it back after the heartbeat that measured it, before its traffic replay starts.
+
+Then V1 → V2: with the BM25 model as champion in production, a second BM25 candidate is judged
+against it (paired NDCG difference, latency P95 ratio, replayed traffic split between the two) and
+either replaces it — the old champion staying the rollback target — or is thrown back at shadow.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,13 +29,12 @@ from cvagents.models import collection, registry  # noqa: E402
 from cvagents.offline.provider import OfflineProvider  # noqa: E402
 from cvagents.planning.team import build_teams  # noqa: E402
 from cvagents.rollout import decisions, deployment  # noqa: E402
-from cvagents.rollout.lifecycle import ModelStatus, candidates  # noqa: E402
+from cvagents.rollout.lifecycle import ModelStatus, candidates, champion_for  # noqa: E402
+from cvagents.rollout.submission import submit_candidate  # noqa: E402
 from cvagents.run.coordinator import Coordinator, RunOptions  # noqa: E402
 from cvagents.workspace import Workspace  # noqa: E402
-from examples.bm25 import make_validation_set, setup_workspace  # noqa: E402
-
-# TODO(merge): remove once evaluation and the traffic replay go through the candidate's adapter.
-pytestmark = pytest.mark.skip(reason="needs the adapter-based replay; un-skipped at merge")
+from examples.bm25 import broken, make_validation_set, setup_workspace  # noqa: E402
+from examples.bm25.model import Params  # noqa: E402
 
 # one meeting to plan shadow, then one per stage: a healthy stage gathers its evidence (evaluate,
 # replay, drill) in one execution phase; two spare
@@ -115,3 +119,72 @@ def test_its_broken_twin_is_stopped_at_shadow(tmp_path, project_root, name, gate
     twin = the(candidates(ws, cfg), name)
     assert twin["status"] == ModelStatus.REJECTED and gate in twin["rejected_reason"], twin
     untouched_by_the_demo(ws)
+
+
+# --------------------------------------------------------------------------- V1 → V2
+
+
+@pytest.fixture
+def bm25_champion(tmp_path, project_root):
+    """The good BM25 model rolled out to production: the champion a V2 is judged against."""
+    settings = Settings(project_root)
+    ws, sha = submit(tmp_path / "ws", settings, setup_workspace.GOOD, "examples.bm25.adapter:load")
+    run(settings, ws.root, MEETINGS_TO_PRODUCTION)
+    assert the(candidates(ws, ws.config), setup_workspace.GOOD)["status"] == ModelStatus.CHAMPION
+    return settings, ws, sha
+
+
+def submit_v2(ws: Workspace, settings: Settings, model: dict, adapter: str) -> str:
+    path = ws.research_dir / "bm25_v2.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    entry = submit_candidate(ws, settings.coordination, str(path), name="v2", adapter=adapter, by="test")
+    return entry["sha256"]
+
+
+def v2_evaluations(ws: Workspace, sha: str) -> list[dict]:
+    recs = [json.loads(p.read_text()) for p in ws.evaluations_dir.glob("eval_*.json")]
+    return [r for r in recs if r["model_sha256"] == sha]
+
+
+def test_a_better_v2_replaces_the_champion_which_stays_the_rollback_target(bm25_champion):
+    settings, ws, v1 = bm25_champion
+    v1_version = deployment.live(ws.stage_dir("production"))["version"]
+    v2 = submit_v2(ws, settings, Params(k1=0.5).to_json(), "examples.bm25.adapter:load")
+    c = run(settings, ws.root, MEETINGS_TO_PRODUCTION)
+    stages = list(c.cfg.rollout.stages)
+    cands = candidates(ws, c.cfg)
+    assert the(cands, "v2")["status"] == ModelStatus.CHAMPION
+    assert the(cands, setup_workspace.GOOD)["status"] == ModelStatus.RETIRED
+    prod = deployment.live(ws.stage_dir("production"))
+    assert prod["sha256"] == v2 and prod["previous_version"] == v1_version  # V1 is the rollback target
+    assert champion_for(ws, c.cfg, v2)["sha256"] == v1
+    ds = decisions.read(ws)
+    assert [d["stage"] for d in ds if d["kind"] == "promotion" and d["sha256"] == v2] == stages[1:]
+    # judged against V1 at every stage: the comparison gates were measured, not waved through
+    evals = v2_evaluations(ws, v2)
+    assert evals and all(e["champion"]["sha256"] == v1 for e in evals)
+    assert all(e["ndcg_delta_ci95_low"] >= -0.01 and e["latency_p95_ratio"] <= 1.2 for e in evals)
+    # the traffic of each split stage went to V2 and to the champion V1
+    split = [json.loads(p.read_text()) for p in ws.evaluations_dir.glob("traffic_*.json")]
+    split = [r for r in split if r["model_sha256"] == v2 and r["mode"] == "split" and r["stage"] != "production"]
+    assert split and all(r["production"]["sha256"] == v1 and r["production_requests"] > 0 for r in split)
+
+
+def test_a_v2_slower_than_the_champion_is_thrown_back_at_shadow(bm25_champion):
+    """5 ms per query is inside the 50 ms SLO, but several times the champion's P95: the
+    latency_vs_champion gate alone throws it back."""
+    settings, ws, v1 = bm25_champion
+    v2 = submit_v2(ws, settings, broken.artifact("slow", delay_ms=5), "examples.bm25.broken:load")
+    c = run(settings, ws.root, 3)
+    stages = list(c.cfg.rollout.stages)
+    for stage in stages[1:]:
+        assert v2 not in {v["sha256"] for v in deployment.versions(ws.stage_dir(stage))}
+    assert deployment.live(ws.stage_dir("production"))["sha256"] == v1  # the champion was never touched
+    assert deployment.live(ws.stage_dir(stages[0]))["sha256"] == v1  # shadow rolled back to its last good version
+    (rb,) = [d for d in decisions.read(ws) if d["kind"] == "rollback" and d["sha256"] == v2]
+    assert rb["stage"] == stages[0] and rb["cause"] == "gate"
+    assert "latency_vs_champion" in rb["reason"] and "ndcg" not in rb["reason"], rb["reason"]
+    assert rb["measurements"]["latency_p95_ms"] < 50 and rb["measurements"]["latency_p95_ratio"] > 1.2
+    v2c = the(candidates(ws, c.cfg), "v2")
+    assert v2c["status"] == ModelStatus.REJECTED and "latency_vs_champion" in v2c["rejected_reason"]
+    assert the(candidates(ws, c.cfg), setup_workspace.GOOD)["status"] == ModelStatus.CHAMPION

@@ -34,13 +34,13 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check cvagents tests benchmarks sync
-	$(VENV)/bin/ruff format --check cvagents tests benchmarks sync
+	$(VENV)/bin/ruff check cvagents tests benchmarks sync examples
+	$(VENV)/bin/ruff format --check cvagents tests benchmarks sync examples
 	$(VENV)/bin/mypy
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix cvagents tests benchmarks sync
-	$(VENV)/bin/ruff format cvagents tests benchmarks sync
+	$(VENV)/bin/ruff check --fix cvagents tests benchmarks sync examples
+	$(VENV)/bin/ruff format cvagents tests benchmarks sync examples
 
 bench: $(STAMP)
 	@failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \

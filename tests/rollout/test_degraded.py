@@ -1,4 +1,4 @@
-"""The deliberately worse candidate (``create-artifacts --variant degraded``) never gets past
+"""The deliberately worse candidate (the demo's degraded model, `cvagents submit --demo degraded`) never gets past
 shadow, and a regression that appears after a promotion is rolled back automatically — with the
 real models, real evaluations, real traffic replays and the real controller."""
 

@@ -55,6 +55,15 @@ def candidate_for(ws, cfg, stage: str) -> dict[str, Any] | None:
     return deployment.live(ws.stage_dir(names[i - 1]))
 
 
+def login_name(given: str | None = None) -> str:
+    """Who acts (approves, submits): ``given``, else the login name, else "unknown" (some
+    containers have none)."""
+    try:
+        return given or getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return "unknown"
+
+
 def approve(
     ws, cfg, stage: str, *, sha: str | None = None, by: str | None = None, note: str = "", time: str | None = None
 ) -> dict[str, Any]:
@@ -71,10 +80,7 @@ def approve(
         if sha and not cand["sha256"].startswith(sha.lower()):
             raise ApprovalError(f"--sha {sha} is not the candidate waiting for {stage} ({cand['sha256'][:12]})")
         sha = cand["sha256"]
-    try:
-        user = by or getpass.getuser()
-    except (KeyError, OSError, ImportError):  # no login name in some containers
-        user = "unknown"
+    user = login_name(by)
     rec = {
         "approved": True,
         "stage": stage,

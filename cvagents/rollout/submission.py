@@ -14,7 +14,6 @@ demo's deliberately worse model.
 
 from __future__ import annotations
 
-import getpass
 import importlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from cvagents.errors import CVAgentsError
 from cvagents.models import adapter as adapters
 from cvagents.models import collection, registry
 from cvagents.rollout import lifecycle
+from cvagents.rollout.approval import login_name
 from cvagents.rollout.controller import in_artifact_folders
 from cvagents.workspace import Workspace
 
@@ -147,25 +147,11 @@ def _trial(spec: str, path: Path, validation: collection.Collection) -> None:
             raise adapters.AdapterError(
                 f"adapter {spec}: the query {validation.ids[0]!r} failed on {path}: {type(e).__name__}: {e}"[:500]
             ) from None
-        if not (
-            isinstance(answer, list)
-            and len(answer) == 1
-            and isinstance(answer[0], list)
-            and all(isinstance(d, str) for d in answer[0])
-        ):
-            raise adapters.AdapterError(
-                f"adapter {spec}: query(texts, k) must return one list of document ids (str) per text, "
-                f"got {str(answer)[:120]}"
-            )
+        problem = adapters.answer_problem(answer, 1)
+        if problem:
+            raise adapters.AdapterError(f"adapter {spec}: query(texts, k) answered wrongly: {problem}")
     finally:
         adapters.close_adapter(model)
-
-
-def _who(by: str | None) -> str:
-    try:
-        return by or getpass.getuser()
-    except (KeyError, OSError, ImportError):  # no login name in some containers
-        return "unknown"
 
 
 def _submit(
@@ -195,5 +181,5 @@ def _submit(
         adapter=adapter,
         source=source,
         time=now or datetime.now(UTC).isoformat(timespec="seconds"),
-        submitted_by=_who(by),
+        submitted_by=login_name(by),
     )

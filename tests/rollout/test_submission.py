@@ -85,7 +85,10 @@ def test_an_answer_of_the_wrong_shape_is_refused(ws, tmp_path, monkeypatch):
         "def load(artifact, validation_set):\n    return A()\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(AdapterError, match=r"^adapter flat_adapter:load: query\(texts, k\) must return one list"):
+    with pytest.raises(
+        AdapterError,
+        match=r"^adapter flat_adapter:load: query\(texts, k\) answered wrongly: expected a list of 1 ranked lists",
+    ):
         submit_candidate(ws, ws.config, str(ws.research_dir / "m.json"), adapter="flat_adapter:load")
     assert registry.entries(ws) == []
 

@@ -215,3 +215,17 @@ def test_demo_degraded_trains_and_submits_v2_which_waits(tmp_path, trained_artif
     before = candidates(ws)
     again = submit(ws, "--demo", "degraded")
     assert_refused(ws, again, before, "error: v2:", "--name")
+
+
+def test_an_mlflow_uri_with_no_registry_configured_is_refused(ws):
+    pytest.importorskip("mlflow", reason="needs the mlflow extra: pip install -e '.[mlflow]'")
+    env = {k: v for k, v in toy_env().items() if k != "MLFLOW_TRACKING_URI"}
+    p = subprocess.run(
+        [sys.executable, "-m", "cvagents", "submit", "--workspace", str(ws), "models:/ranker/3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    line = assert_refused(ws, p, {}, "models:/ranker/3: no MLflow registry configured")
+    assert "serving.mlflow_tracking_uri" in line and not (ws / "research" / "candidates").exists()

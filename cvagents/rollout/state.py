@@ -41,6 +41,17 @@ def _model(c: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+#: how many of the latest candidates the agents see (besides the champion and the active one), so
+#: that the snapshot, which goes into every prompt, does not grow with every submission
+CANDIDATES_IN_VIEW = 5
+
+
+def _in_view(cands: list[dict[str, Any]], *keep: dict[str, Any] | None) -> list[dict[str, Any]]:
+    latest = sorted(cands, key=lambda c: c.get("seq", 0))[-CANDIDATES_IN_VIEW:]
+    names = {c["name"] for c in latest} | {c["name"] for c in keep if c}
+    return [c for c in cands if c["name"] in names]
+
+
 def _current_stage(
     cfg: CoordinationConfig, stages: dict[str, Any], cands: list[dict[str, Any]], active: dict[str, Any] | None
 ) -> str | None:
@@ -136,7 +147,7 @@ def snapshot(
         },
         "models": {
             "champion": _model(champion),
-            "candidates": [_model(c) for c in cands],
+            "candidates": [_model(c) for c in _in_view(cands, champion, active)],
             "active": _model(active),
         },
         "artifacts": {

@@ -94,6 +94,9 @@ def test_v2_is_deployed_to_shadow_only_and_thrown_back_with_the_gate_s_reason(st
     assert story["c2"].session_id != story["c1"].session_id  # a finished session: the next run is a new one
     new = decisions.read(ws)[len(story["after_v1"]["decisions"]) :]
     mine = [d for d in new if d.get("sha256") == v2["sha256"]]
+    # the submission is journaled once, at the controller's first review in this run
+    assert [d["name"] for d in mine if d["kind"] == "submitted"] == ["v2"]
+    mine = [d for d in mine if d["kind"] != "submitted"]
     assert [(d["kind"], d["stage"]) for d in mine] == [("deployment", "shadow"), ("rollback", "shadow")]
     rb = mine[1]
     assert rb["source"] == "controller" and rb["cause"] == "gate" and "ndcg_at_10" in rb["reason"]

@@ -34,16 +34,17 @@ def fallbacks(agents: Mapping[str, Mapping[str, Any]] | None) -> dict[str, str]:
 
 
 def describe(agents: Mapping[str, Mapping[str, Any]]) -> str:
-    """One line: how many agents are on their configured provider, and who fell back and why."""
+    """One line: how many agents are on their configured provider, how many on the offline one
+    as the run asked (``--provider offline``), and who fell back to it and why."""
     fell = fallbacks(agents)
+    asked = [n for n, a in agents.items() if n not in fell and a["provider"] != a["configured"]]
+    line = f"{len(agents) - len(fell) - len(asked)} of {len(agents)} on their configured provider"
+    if asked:
+        line += f"; {len(asked)} on the offline provider as the run asked (--provider offline)"
     if not fell:
-        served = sorted({f"{a['provider']} ({a['model']})" for a in agents.values()})
-        return f"🤖 Agents: all {len(agents)} on their configured provider: {', '.join(served)}"
+        return f"🤖 Agents: {line}"
     by_why: dict[str, list[str]] = {}
     for name, why in fell.items():
         by_why.setdefault(why, []).append(name)
     said = "; ".join(f"{', '.join(names)} ({why})" for why, names in by_why.items())
-    return (
-        f"⚠️ Agents: {len(agents) - len(fell)} of {len(agents)} on their configured provider; "
-        f"{len(fell)} fell back to the offline provider: {said}"
-    )
+    return f"⚠️ Agents: {line}; {len(fell)} fell back to the offline provider: {said}"

@@ -57,3 +57,19 @@ def test_agents_on_the_offline_provider_for_lack_of_a_key_are_named_everywhere(
     s = collect_status(ws)
     assert s["sessions"][-1]["fallbacks"]["pre_architect"] == "no API key (ANTHROPIC_API_KEY)"
     assert "11 fell back to the offline provider" in format_status(s)
+
+
+def test_a_run_on_the_offline_provider_by_choice_says_so_and_never_all_configured(project_root):
+    from cvagents.config import Settings
+    from cvagents.llm.cost import CostLedger
+    from cvagents.planning.team import build_teams
+    from cvagents.run.roster import describe, fallbacks, roster
+    from cvagents.runner import provider_factory
+
+    s = Settings(project_root)
+    teams = build_teams(s, provider_factory(s, "offline", strict=False, ledger=CostLedger(s.meeting.budgets)))
+    agents = roster(teams.all())
+    assert not fallbacks(agents) and {a["provider"] for a in agents.values()} == {"offline"}
+    assert describe(agents) == (
+        "🤖 Agents: 0 of 12 on their configured provider; 12 on the offline provider as the run asked (--provider offline)"
+    )

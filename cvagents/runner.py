@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import logging
+import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from cvagents.config import (
     default_project_root,
 )
 from cvagents.durability.lock import WorkspaceLock
+from cvagents.durability.session import SessionStatus
 from cvagents.llm.cost import CostLedger
 from cvagents.llm.factory import ManagedProvider, build_provider
 from cvagents.offline.provider import OfflineProvider
@@ -27,6 +30,8 @@ from cvagents.run.coordinator import Coordinator, RunOptions, install_sigint
 from cvagents.secrets import STANDARD_KEY_NAMES, KeyStore, keep_keys_in_memory
 
 RunMode = Literal["configured", "offline"]
+
+log = logging.getLogger("cvagents.runner")
 
 
 def run_system(
@@ -59,7 +64,9 @@ def run_system(
     An unfinished session in the workspace (killed, or stopped with Ctrl-C) is continued;
     ``new_session`` starts afresh instead. ``resume_from``: a mirror (folder or fsspec URL) to
     restore an empty workspace from before continuing its session; the run then mirrors back
-    to it unless ``mirror_to`` says otherwise. ``mirror_to`` overrides ``mirror.target``.
+    to it unless ``mirror_to`` says otherwise. A session that finished is never continued, here
+    or restored from its mirror: a new session starts on the workspace it left (one log line
+    says so). ``mirror_to`` overrides ``mirror.target``.
     ``start_time`` (ISO 8601) starts a new session's simulated clock there; ``manual_clock``:
     steps take no simulated time and the schedule runs as fast as the machine allows (tests,
     benchmarks). A damaged journal is refused (``JournalDamaged``, naming the segment and line)
@@ -71,6 +78,10 @@ def run_system(
     the same workspace is refused (``WorkspaceInUse``). The API keys leave this process's
     environment before any agent or script starts (``secrets.keep_keys_in_memory``): the
     providers get them from the key store; no process the run starts can read them.
+
+    Interrupted (``KeyboardInterrupt``: a notebook cell interrupt, a second Ctrl-C), the session
+    is marked ``stopped`` (the next run continues it) and one line says so, no traceback: the
+    result's ``status`` is then ``"stopped"``, as after a first Ctrl-C (a stop between steps).
     """
     settings = Settings(Path(project_root or default_project_root()), meeting_config, coordination_config)
     if provider not in ("configured", "offline"):
@@ -87,22 +98,23 @@ def run_system(
     # one run per workspace, from before its session exists to its end; the keys out of the
     # environment before any agent or script starts
     with WorkspaceLock(root), keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names]):
-        keys = KeyStore(dotenv_path=settings.project_root / ".env")
-        if start is None:  # a new session begins where the workspace's last one ended, if that is later than now
-            from cvagents.durability.session import simulated_end
-            from cvagents.workspace import Workspace
+        from cvagents.durability.session import session_to_continue, simulated_end
+        from cvagents.workspace import Workspace
 
-            end = simulated_end(Workspace.from_config(root, settings.coordination).sessions_dir)
-            start = end if end and end > datetime.now(UTC) else None
-        clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
+        keys = KeyStore(dotenv_path=settings.project_root / ".env")
+        sessions_dir = Workspace.from_config(root, settings.coordination).sessions_dir
         restored_session = None
         if resume_from:
             from cvagents.durability.session import restore_from_mirror
-            from cvagents.workspace import Workspace
 
             extra = restore_from_mirror(resume_from, Workspace.from_config(root, settings.coordination))
-            restored_session = _mirror_session(resume_from, extra)
+            # the mirror's session, unless it finished: then a new one, as on the VM that ran it
+            restored_session = session_to_continue(sessions_dir, _mirror_session(resume_from, extra))
             mirror_to = mirror_to or resume_from
+        if start is None:  # a new session begins where the workspace's last one ended, if that is later than now
+            end = simulated_end(sessions_dir)
+            start = end if end and end > datetime.now(UTC) else None
+        clock = ManualClock(start) if manual_clock else Clock(time_scale, start)
         ledger = CostLedger(settings.meeting.budgets)
         make = provider_factory(
             settings, cast(RunMode, provider), strict=strict, ledger=ledger, stop=clock.stop_event, keys=keys
@@ -127,15 +139,47 @@ def run_system(
                 clock=clock,
                 ledger=ledger,
             )
+            before = signal.getsignal(signal.SIGINT)
             if handle_sigint:
                 install_sigint(coord.clock)
             try:
-                return coord.run()
+                _say_who_runs(coord, sessions_dir, resume_from)
+                try:
+                    return coord.run()
+                except KeyboardInterrupt:  # a cell interrupt, a second Ctrl-C: stopped, not left running
+                    result = coord.end(SessionStatus.STOPPED, interrupted=True)
+                    log.warning(
+                        "⏹ Interrupted: session %s is marked stopped; run the same command again to continue it",
+                        coord.session_id,
+                    )
+                    return result
             finally:
                 coord.close()
+                if handle_sigint and threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, before)  # the caller's Ctrl-C again (a notebook kernel's)
         finally:
             for agent in teams.all().values():
                 agent.provider.close()  # Provider.close: a no-op unless the provider holds a client
+
+
+def _say_who_runs(coord: Coordinator, sessions_dir: Path, resume_from: str | Path | None) -> None:
+    """The log's first lines: which provider serves the agents (who fell back to offline, and
+    why), and, when a new session starts after another (finished, or left as it is), one line
+    saying so: the same on the machine that ran that session and on one restored from its mirror."""
+    from cvagents.durability.session import previous_session
+    from cvagents.run.roster import describe, fallbacks
+
+    (log.warning if fallbacks(coord.agents) else log.info)(describe(coord.agents))
+    prev = None if coord.resuming else previous_session(sessions_dir, coord.session_id)
+    if prev is None:
+        return
+    log.info(
+        "🆕 New session %s: the last session %s %s%s; this one goes on from the workspace it left",
+        coord.session_id,
+        prev["id"],
+        "finished" if prev["status"] == "finished" else f"is {prev['status'] or 'unreadable'} and stays as it is",
+        f" (restored from the mirror {resume_from})" if resume_from else "",
+    )
 
 
 def mirror_to_restore(

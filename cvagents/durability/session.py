@@ -4,7 +4,9 @@ and the journal's retention rule.
 A session lives in ``sessions/session_<id>/``: ``session.json`` (status, counts, mirror status;
 rewritten atomically after every step) and ``trajectories/`` (the journal; its archived
 segments in ``archive/``). A session whose status is ``running`` (killed) or ``stopped``
-(Ctrl-C) is unfinished: ``cvagents run`` continues the newest such session.
+(Ctrl-C) is unfinished: ``cvagents run`` continues the newest such session. A finished one is
+never continued, on the machine that ran it or restored from its mirror on another: the run
+starts a new session on the workspace it left.
 """
 
 from __future__ import annotations
@@ -132,6 +134,25 @@ def find_unfinished(sessions_dir: Path) -> str | None:
             continue
         if info.get("status", "running") in UNFINISHED:
             return s["id"]
+    return None
+
+
+def session_to_continue(sessions_dir: Path, session_id: str | None) -> str | None:
+    """The session a run restored from a mirror goes on with: the mirror's own (``session_id``)
+    unless it finished, and then None: as on the machine that ran it, the run starts a new
+    session (or continues another unfinished one) on the workspace the finished one left."""
+    if session_id is None:
+        return None
+    info = read_session_file(session_dir(sessions_dir, session_id) / "session.json") or {}
+    return None if info.get("status") == SessionStatus.FINISHED else session_id
+
+
+def previous_session(sessions_dir: Path, current: str) -> dict[str, Any] | None:
+    """The newest session other than ``current``: ``{"id", "status"}`` (status None when its
+    session.json is missing or damaged), or None when there is none."""
+    for s in reversed(sessions(sessions_dir)):
+        if s["id"] != current:
+            return {"id": s["id"], "status": (s["info"] or {}).get("status")}
     return None
 
 

@@ -211,14 +211,12 @@ class Executive:
                 outcome = rec.call(ctx, call.name, call.arguments)
                 run.outcomes.append(outcome)
                 if not outcome.replayed:  # a result replayed from the journal was logged when it was run
-                    mark = "✅" if outcome.ok else "❌"
                     args = ", ".join(f"{k}={v}" for k, v in outcome.arguments.items())
-                    detail = (
-                        ""
-                        if outcome.ok
-                        else f" — {outcome.status}: {outcome.result.get('reason') or outcome.result.get('error')}"
-                    )
-                    log.info("[TOOL] %s(%s) %s%s", outcome.tool, args, mark, detail)
+                    if outcome.ok:
+                        log.info("[TOOL] %s(%s) ✅", outcome.tool, args)
+                    else:
+                        why = outcome.result.get("reason") or outcome.result.get("error")
+                        log.info("[TOOL] %s(%s) ❌ %s: %s", outcome.tool, args, outcome.status, why)
                 messages.append(
                     Message(
                         "tool", _result_text(outcome), tool_call_id=call.id, name=call.name, is_error=not outcome.ok
@@ -232,4 +230,19 @@ class Executive:
             status = ActionStatus.FAILED  # the model stopped answering or ran out of steps mid-action
         run.status, run.error = status, run.error or err
         run.duration_s = sw.elapsed()
+        if status != ActionStatus.SUCCEEDED and not _failure_logged(run):
+            log.info("[TOOL] %s for %s ❌ %s: %s", agent.name, key, status, run.error)
         return run
+
+
+def _failure_logged(run: ActionRun) -> bool:
+    """Whether the tool call that decided the action's failure wrote its own ❌ line in this run
+    (not when the agent never answered, called no tool, or ran out of steps, nor when the call
+    was replayed from the journal: then the action's own ❌ line says why)."""
+    if run.status == ActionStatus.REFUSED:
+        deciding = next((o for o in run.outcomes if o.status == ToolStatus.REFUSED), None)
+    elif run.outcomes and not run.outcomes[-1].ok and run.error == run.outcomes[-1].result.get("error"):
+        deciding = run.outcomes[-1]
+    else:
+        deciding = None
+    return deciding is not None and not deciding.replayed

@@ -13,7 +13,8 @@ wrapped so that every call
   so a server that ignores ``max_tokens`` cannot put megabytes into the journal and the prompts.
 
 No key for the agent's provider: the offline provider stands in, with a visible warning
-(``logging.warning`` and ``ManagedProvider.warnings`` / the caller's ``warnings`` list);
+(``logging.warning`` and ``ManagedProvider.warnings`` / the caller's ``warnings`` list), and
+``ManagedProvider.fallback`` says why, for the run's log, reports and status;
 ``strict=True`` makes that a ``MissingKeyError`` instead.
 
 The meeting a call counts toward: ``request.context["meeting_id"]`` if the caller put it there,
@@ -121,6 +122,8 @@ class ManagedProvider(Provider):
 
     ``name`` / ``model``: the provider the agent normally uses (``offline`` when it stood in for
     a missing key). ``chain``: the providers tried in order (primary, fallback model, offline).
+    ``fallback``: why the offline provider serves the agent instead of the one meeting.yaml
+    names (e.g. ``no API key (ANTHROPIC_API_KEY)``); None when it does not.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class ManagedProvider(Provider):
         pricing: Mapping[str, Any] | None,
         budgets: Any,
         warnings: list[str],
+        fallback: str | None = None,
     ):
         self.agent = agent
         self.chain = chain
@@ -142,6 +146,7 @@ class ManagedProvider(Provider):
         self.pricing = pricing
         self.budgets = budgets
         self.warnings = warnings
+        self.fallback = fallback
 
     def _scope(self, request: LLMRequest) -> tuple[str | None, str | None]:
         ctx = request.context if isinstance(request.context, Mapping) else {}
@@ -253,8 +258,16 @@ def build_provider(
     if budgets is None and ledger is not None:
         budgets = ledger.budgets
 
-    def managed(chain: list[Any]) -> ManagedProvider:
-        return ManagedProvider(agent_name, chain, ledger=ledger, pricing=pricing, budgets=budgets, warnings=own_notes)
+    def managed(chain: list[Any], fallback: str | None = None) -> ManagedProvider:
+        return ManagedProvider(
+            agent_name,
+            chain,
+            ledger=ledger,
+            pricing=pricing,
+            budgets=budgets,
+            warnings=own_notes,
+            fallback=fallback,
+        )
 
     provider = agent_cfg.provider
     if mode == "offline" or provider == "offline":
@@ -287,7 +300,7 @@ def build_provider(
             f"agent {agent_name!r}: no API key for {provider} ({names} not set); "
             f"using the offline provider instead of {agent_cfg.model}"
         )
-        return managed([offline])
+        return managed([offline], fallback=f"no API key ({names})")
 
     timeout_s = float(_cfg(agent_cfg.timeout_s, defaults.timeout_s))
     max_retries = int(_cfg(agent_cfg.max_retries, defaults.max_retries))

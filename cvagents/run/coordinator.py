@@ -43,6 +43,7 @@ from cvagents.run.progress import Progress, finished_record, heartbeat_record
 from cvagents.run.rebuild import catch_up as catch_up_reports
 from cvagents.run.recorder import Recorder
 from cvagents.run.recovery import ActionReplay, PendingHeartbeat, PendingMeeting, ResponseMemo
+from cvagents.run.roster import fallbacks, roster
 from cvagents.run.session import RunSession, SessionExistsError
 from cvagents.workspace import Workspace
 
@@ -69,6 +70,7 @@ class Coordinator:
         self.ledger = ledger or CostLedger(settings.meeting.budgets)
         self.ledger.today = lambda: self.clock.now().date().isoformat()  # days follow the run's clock
         self.teams = teams or build_teams(settings)
+        self.agents = roster(self.teams.all())  # who serves each agent; fallbacks to offline said
         self._log_handlers = setup_logging(self.ws, console=options.console)
         try:  # a damaged journal or session.json is refused here: let go of the log first
             self.session = RunSession(self.ws, self.cfg, self.clock.now(), options)
@@ -136,6 +138,7 @@ class Coordinator:
                 "config_hash": self.settings.config_hash(),
                 "time_scale": self.options.time_scale,
                 "providers": sorted({f"{a.provider.name}:{a.provider.model}" for a in self.teams.all().values()}),
+                "agents": self.agents,
                 "meetings_held": self.meetings_held,
                 "heartbeats": self.heartbeats,
                 "updated": self.clock.now().isoformat(),
@@ -184,7 +187,9 @@ class Coordinator:
         meeting = self._meeting(pending.responses if pending is not None else None)
         outcome = meeting.hold(meeting_id, number, now.strftime("%Y-%m-%dT%H:%M:%S"), state, earlier)
         outcome.notes.extend(f"Budget downgrade: {d}" for d in self.ledger.downgrade_summary(meeting_id=meeting_id))
-        rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), self.ledger.cost_by_agent(meeting_id))
+        rec = reports.meeting_record(
+            outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), self.ledger.cost_by_agent(meeting_id), fallbacks(self.agents)
+        )
         rec = self.record("meeting_completed", rec).data  # reports are rendered from the journaled dict
         if outcome.status == "completed":
             log.info(
@@ -417,18 +422,16 @@ class Coordinator:
             self.heartbeat()
             if self.clock.stop_event.is_set():
                 stopped = True
-        status = SessionStatus.STOPPED if stopped else SessionStatus.FINISHED
-        self.record(
-            "session_finished", {"status": status, "meetings_held": self.meetings_held, "heartbeats": self.heartbeats}
-        )
+        return self.end(SessionStatus.STOPPED if stopped else SessionStatus.FINISHED)
+
+    def end(self, status: SessionStatus, **more: Any) -> dict:
+        """Journal and mark the session ``status`` (also after a KeyboardInterrupt); the result."""
+        m, h = self.meetings_held, self.heartbeats
+        self.record("session_finished", {"status": status, "meetings_held": m, "heartbeats": h, **more})
         self._write_session(status)
         self.session.kick_mirror()
-        return {
-            "status": status.value,  # a plain string: notebooks print this dict
-            "meetings": self.meetings_held,
-            "heartbeats": self.heartbeats,
-            "session_id": self.session_id,
-        }
+        # status as a plain string: notebooks print this dict
+        return {"status": status.value, "meetings": m, "heartbeats": h, "session_id": self.session_id}
 
     def _clean_temps(self) -> None:
         ws = self.ws

@@ -18,9 +18,14 @@ from cvagents.rollout import deployments_log
 from cvagents.workspace import Workspace
 
 
-def meeting_record(outcome, timestamp: str, cost_by_agent: dict[str, float] | None = None) -> dict[str, Any]:
-    """Everything the meeting's reports need, JSON-ready (this is what is journaled)."""
+def meeting_record(
+    outcome, timestamp: str, cost_by_agent: dict[str, float] | None = None, fallbacks: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Everything the meeting's reports need, JSON-ready (this is what is journaled).
+    ``fallbacks``: agents on the offline provider instead of their configured one, with why
+    (``cvagents.run.roster``); those of this meeting are kept."""
     syn = outcome.synthesis
+    spoke = {s.agent for s in outcome.speeches} | set(outcome.participants) | set(outcome.absent)
     return {
         "meeting_id": outcome.meeting_id,
         "number": outcome.number,
@@ -46,6 +51,7 @@ def meeting_record(outcome, timestamp: str, cost_by_agent: dict[str, float] | No
         "handoff": outcome.handoff.model_dump() if outcome.handoff else None,
         "duration_s": round(outcome.duration_s, 3),
         "cost_by_agent": cost_by_agent or {},
+        "fallbacks": {a: why for a, why in sorted((fallbacks or {}).items()) if a in spoke},
     }
 
 
@@ -104,6 +110,12 @@ def render_summary(rec: dict[str, Any]) -> str:
         out.append("- Absent: " + "; ".join(f"{a}: {e}" for a, e in rec["absent"].items()))
     providers = sorted({f"{s['provider']} ({s['model']})" for s in rec["speeches"] if not s["error"]})
     out.append(f"- Providers that spoke: {', '.join(providers)}")
+    fell = rec.get("fallbacks") or {}  # records journaled before fallbacks were recorded have none
+    if fell:
+        out.append(
+            f"- ⚠️ On the offline provider instead of their configured one ({len(fell)}): "
+            + "; ".join(f"{a}: {why}" for a, why in fell.items())
+        )
     syn = rec["synthesis"]
     if syn:
         out += ["", "## Decisions", ""] + [f"- **{d['decision']}** — {d['rationale']}" for d in syn["decisions"]]

@@ -114,6 +114,7 @@ class RunSession:
                 "session_id": self.session_id,
                 "status": status,
                 **{k: run[k] for k in ("config_hash", "time_scale", "providers", "meetings_held", "heartbeats")},
+                "agents": run.get("agents") or {},  # cvagents.run.roster: who serves each agent
                 "updated": run["updated"],
                 "updated_wall": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "started_wall": self.started_wall,

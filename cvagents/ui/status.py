@@ -1,5 +1,9 @@
 """``cvagents status``: the guide's quick status check, read from a workspace (local or mirrored),
-with the layout and stages its run left there (``Workspace.open``)."""
+with the layout and stages its run left there (``Workspace.open``).
+
+What each session did (meetings, tool calls and actions that succeeded, failed or were refused)
+is counted from its journal, the source of truth, so a mirror folder (which holds the journal
+but not ``executive.log``) reads exactly as its workspace; the log gives only its last lines."""
 
 from __future__ import annotations
 
@@ -11,38 +15,98 @@ from typing import Any
 
 from cvagents.config import CoordinationConfig
 from cvagents.durability.atomic import read_json
+from cvagents.durability.journal import Journal, JournalError
+from cvagents.durability.session import journal_dir
 from cvagents.durability.session import sessions as all_sessions
 from cvagents.durability.verify import session_problems
+from cvagents.execution.executive import ActionStatus
+from cvagents.execution.tools import ToolStatus
 from cvagents.rollout import decisions, deployment, lifecycle, metrics_store
+from cvagents.run.roster import describe, fallbacks
 from cvagents.workspace import Workspace
+
+_COUNTED = ("meeting_completed", "heartbeat_completed", "tool_call", "action_finished")
+
+
+def session_counts(session_dir: Path) -> dict[str, Any]:
+    """What one session did, from its journal (archived segments included): ``meetings``
+    (completed), ``heartbeats``, ``tools`` and ``actions`` as {succeeded, failed, refused}.
+    A journal that cannot be read: the counts so far and ``error`` (``status`` lists the damage)."""
+    out: dict[str, Any] = {
+        "meetings": 0,
+        "heartbeats": 0,
+        "tools": {str(t): 0 for t in ToolStatus},
+        "actions": {str(a): 0 for a in ActionStatus},
+        "error": None,
+    }
+    try:
+        j = Journal.open(journal_dir(session_dir), read_only=True)
+    except (JournalError, OSError) as e:
+        out["error"] = str(e)
+        return out
+    try:
+        for r in j.records(_COUNTED, include_archived=True):
+            if r.kind == "meeting_completed":
+                out["meetings"] += r.data.get("status") == "completed"
+            elif r.kind == "heartbeat_completed":
+                out["heartbeats"] += 1
+            else:
+                group = out["tools"] if r.kind == "tool_call" else out["actions"]
+                status = str(r.data.get("status"))
+                if status in group:
+                    group[status] += 1
+    except (JournalError, OSError) as e:
+        out["error"] = str(e)
+    finally:
+        j.close()
+    return out
+
+
+def _sessions(known: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every session, oldest first: its id, status, what it did, and who served its agents."""
+    out = []
+    for k in known:
+        info = k["info"] or {}
+        out.append(
+            {
+                "session_id": k["id"],
+                "status": info.get("status"),
+                "resumes": info.get("resumes") or 0,
+                **session_counts(k["dir"]),
+                "fallbacks": fallbacks(info.get("agents")),
+                "agents": info.get("agents") or {},
+            }
+        )
+    return out
+
+
+def _last_lines(log_file: Path, n: int = 10) -> list[str]:
+    last: deque[str] = deque(maxlen=n)
+    if log_file.is_file():
+        with open(log_file, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                last.append(line.rstrip("\n"))
+    return list(last)
 
 
 def collect_status(root: Path | str) -> dict[str, Any]:
     ws = Workspace.open(root)
-    meetings = tools_ok = tools_failed = 0
-    last: deque[str] = deque(maxlen=10)
-    if ws.log_file.is_file():
-        with open(ws.log_file, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if "Meeting complete" in line:
-                    meetings += 1
-                if "[TOOL]" in line:
-                    if "✅" in line:
-                        tools_ok += 1
-                    elif "❌" in line:
-                        tools_failed += 1
-                last.append(line.rstrip("\n"))
     essential = {ws.rel(p): p.exists() for p in ws.essential_files()}
     metrics = metrics_store.load(ws.metrics_file)
     latest = metrics.get("latest") or {}
     known = all_sessions(ws.sessions_dir)  # newest last (by the time each session.json was written)
     session = known[-1]["info"] if known else None
+    per_session = _sessions(known)
+    total = lambda group, status: sum(x[group][status] for x in per_session)  # noqa: E731
     return {
         "time": datetime.now().strftime("%H:%M:%S"),
         "workspace": str(ws.root),
-        "meetings": meetings,
-        "tools_succeeded": tools_ok,
-        "tools_failed": tools_failed,
+        "meetings": sum(x["meetings"] for x in per_session),
+        "tools_succeeded": total("tools", ToolStatus.SUCCEEDED),
+        "tools_failed": total("tools", ToolStatus.FAILED),
+        "tools_refused": total("tools", ToolStatus.REFUSED),
+        "actions": {str(a): total("actions", a) for a in ActionStatus},
+        "sessions": per_session,
         "essential_files": essential,
         "essential_present": all(essential.values()),
         "stages": {s: (deployment.live(ws.stage_dir(s)) or {}).get("version") for s in ws.stages},
@@ -51,7 +115,7 @@ def collect_status(root: Path | str) -> dict[str, Any]:
         "rollout": _rollout_status(ws),
         "models": models(ws, ws.config, metrics),
         "costs": read_json(ws.costs_file),
-        "last_lines": list(last),
+        "last_lines": _last_lines(ws.log_file),
         "damage": session_problems(ws.sessions_dir),  # damaged session.json or journal: {session, problem}
     }
 
@@ -115,7 +179,8 @@ def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
 def format_status(s: dict[str, Any]) -> str:
     out = [f"🕐 {s['time']}", "=" * 60]
     out.append(f"📋 Meetings: {s['meetings']}")
-    out.append(f"🔧 Tools: {s['tools_succeeded']} successful, {s['tools_failed']} failed")
+    out.append(f"🔧 Tools: {s['tools_succeeded']} succeeded, {s['tools_failed']} failed, {s['tools_refused']} refused")
+    out.append("🎯 Actions: " + _counted(s["actions"]))
     out.append(f"📦 Essential files: {'✅ Present' if s['essential_present'] else '❌ Missing'}")
     for p, ok in s["essential_files"].items():
         if not ok:
@@ -152,10 +217,20 @@ def format_status(s: dict[str, Any]) -> str:
         out.append("   per day: " + ", ".join(f"{d} ${v:.4f}" for d, v in c["by_day"].items()))
         if c.get("downgrades"):
             out.append(f"   budget downgrades: {len(c['downgrades'])}")
+    for x in s["sessions"]:
+        resumes = x["resumes"]
+        out.append(
+            f"🧭 Session {x['session_id']}: {x['status']}"
+            + (f" (resumed {resumes}×)" if resumes else "")
+            + f" — {x['meetings']} meetings, {x['heartbeats']} heartbeats; tools {_counted(x['tools'])}; "
+            + f"actions {_counted(x['actions'])}"
+        )
+        if x["error"]:
+            out.append(f"   ⚠️ its journal could not be read to the end: {x['error']}")
+        if x["fallbacks"]:
+            out.append("   " + describe(x["agents"]))
     if s["session"]:
         ses = s["session"]
-        resumes = ses.get("resumes") or 0
-        out.append(f"🧭 Session {ses['session_id']}: {ses['status']}" + (f" (resumed {resumes}×)" if resumes else ""))
         m = ses.get("mirror")
         if m:
             line = f"🪞 Mirror → {m.get('target')}: last success {m.get('last_success') or 'never'}"
@@ -169,6 +244,10 @@ def format_status(s: dict[str, Any]) -> str:
     out.append("\n📜 Last 10 lines:")
     out += s["last_lines"]
     return "\n".join(out)
+
+
+def _counted(c: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in c.items())
 
 
 def to_json(s: dict[str, Any]) -> str:

@@ -161,3 +161,36 @@ def test_a_run_killed_on_one_machine_resumes_from_the_mirror_alone(tmp_path, tra
     # and it kept mirroring to the same Drive folder
     manifest = json.loads((drive / MANIFEST_NAME).read_text())
     assert manifest["extra"]["journal_last_seq"] >= len(recs) - 2
+
+
+def test_a_finished_session_restored_on_a_new_vm_starts_a_new_session_as_on_its_own_vm(tmp_path, seeded_workspace):
+    from cvagents.runner import run_system
+
+    def run(ws, **kw):
+        return run_system(
+            ws, provider="offline", meetings=1, manual_clock=True, console=False, handle_sigint=False, **kw
+        )
+
+    vm1, drive = seeded_workspace, tmp_path / "drive"
+    drive.mkdir()
+    first = run(vm1, mirror_to=drive, session_id=SESSION, start_time="2025-01-01T00:00:00")
+    assert first["status"] == "finished"
+
+    vm2 = tmp_path / "vm2" / "ws"  # a new VM: only the Drive folder
+    assert mirror_to_restore(vm2, drive) == str(drive)
+    on_vm2 = run(vm2, resume_from=drive, mirror_to=tmp_path / "drive2")
+    on_vm1 = run(vm1)  # the same command on the VM that ran it
+    for res, ws in ((on_vm2, vm2), (on_vm1, vm1)):
+        assert res["status"] == "finished" and res["session_id"] != SESSION and res["meetings"] == 1
+        said = [x for x in (ws / "executive.log").read_text(encoding="utf-8").splitlines() if "🆕 New session" in x]
+        assert len(said) == 1 and f"🆕 New session {res['session_id']}: the last session {SESSION} finished" in said[0]
+    assert "(restored from the mirror" in (vm2 / "executive.log").read_text(encoding="utf-8")
+    # the new session builds on the finished one's workspace, the same on both VMs
+    for ws in (vm2, vm1):
+        assert (ws / "sessions" / f"session_{SESSION}" / "session.json").is_file()
+    started = [
+        next(r.data for r in records(ws, res["session_id"]) if r.kind == "meeting_started")
+        for ws, res in ((vm2, on_vm2), (vm1, on_vm1))
+    ]
+    assert started[0]["state"]["stages"] == started[1]["state"]["stages"]
+    assert started[0]["state"]["stages"].get("shadow") or {}  # what the finished session deployed

@@ -1,11 +1,11 @@
 """``cvagents``: run the autonomous system, check on it, make its model.
 
-Results to stdout (text, or ``--json``), everything else to stderr; exit codes that mean
-something (``cli_conventions.ExitCode``). A failure the user can act on ends as one line on stderr, ``error: <path>: <what>``, and exit
-code 2: every ``CVAgentsError`` (a bad config or option, a workspace in use, a damaged journal
-...) and the environment's failures — an ``OSError`` (permission denied, disk full, a missing
-path), a file that is not UTF-8 or not JSON. Anything else is a bug and shows as one, with its
-traceback.
+Results go to stdout (text, or ``--json``), everything else to stderr; exit codes mean something
+(``cli_conventions``). A failure the user can act on ends as one line on stderr, ``error:
+<path>: <what>``, and exit code 2: every ``CVAgentsError`` (a bad config or option, a workspace
+in use, a damaged journal ...) and the environment's failures — an ``OSError`` (permission
+denied, disk full, a missing path), a file that is not UTF-8 or not JSON. Anything else is a
+bug and shows as one, with its traceback.
 """
 
 from __future__ import annotations

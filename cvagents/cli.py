@@ -1,49 +1,65 @@
 """``cvagents``: run the autonomous system, check on it, make its model.
 
-A failure the user can act on ends as one line on stderr, ``error: <path>: <what>``, and exit
-code 2: every ``CVAgentsError`` (a bad config or option, a workspace in use, a damaged journal
-...) and the environment's failures — an ``OSError`` (permission denied, disk full, a missing
-path), a file that is not UTF-8 or not JSON. Anything else is a bug and shows as one, with its
-traceback.
+Results go to stdout (text, or ``--json``), everything else to stderr; exit codes mean something
+(``cli_conventions``). A failure the user can act on ends as one line on stderr, ``error:
+<path>: <what>``, and exit code 2: every ``CVAgentsError`` (a bad config or option, a workspace
+in use, a damaged journal ...) and the environment's failures — an ``OSError`` (permission
+denied, disk full, a missing path), a file that is not UTF-8 or not JSON. Anything else is a
+bug and shows as one, with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
-import io
+import contextlib
 import json
-import os
 import sys
-from pathlib import Path, PurePath
+from pathlib import Path
 
+from cvagents.cli_conventions import (
+    ExitCode,
+    describe_os_error,
+    emit,
+    existing_workspace,
+    fail,
+    package_version,
+    path_of,
+    print_json,
+    reader_gone,
+    run_exit_code,
+)
 from cvagents.errors import CVAgentsError
-from cvagents.secrets import redact
 
 
 def cmd_run(args) -> int:
     from cvagents.runner import run_system
 
-    result = run_system(
-        args.workspace,
-        provider=args.provider,
-        meetings=args.meetings,
-        time_scale=args.time_scale,
-        project_root=args.project_root,
-        meeting_config=args.meeting_config,
-        coordination_config=args.coordination_config,
-        console=not args.quiet,
-        strict=args.strict,
-        resume_from=args.resume_from,
-        new_session=args.new_session,
-        mirror_to=args.mirror_to,
-        session_id=args.session_id,
-        start_time=args.start_time,
-        manual_clock=args.manual_clock,
-        repair=args.repair,
+    with contextlib.redirect_stdout(sys.stderr):  # stdout holds the result; whatever the run prints goes to stderr
+        result = run_system(
+            args.workspace,
+            provider=args.provider,
+            meetings=args.meetings,
+            time_scale=args.time_scale,
+            project_root=args.project_root,
+            meeting_config=args.meeting_config,
+            coordination_config=args.coordination_config,
+            console=not args.quiet,
+            strict=args.strict,
+            resume_from=args.resume_from,
+            new_session=args.new_session,
+            mirror_to=args.mirror_to,
+            session_id=args.session_id,
+            start_time=args.start_time,
+            manual_clock=args.manual_clock,
+            repair=args.repair,
+        )
+    status = result["status"]
+    emit(
+        args,
+        result,
+        f"{status}: session {result['session_id']}, {result['meetings']} meeting(s), {result['heartbeats']} heartbeat(s)",
     )
-    print(json.dumps(result))
-    return 0
+    return run_exit_code(status)
 
 
 def cmd_rebuild_reports(args) -> int:
@@ -55,14 +71,20 @@ def cmd_rebuild_reports(args) -> int:
     )
     if args.session is not None:
         check_session_id(args.session, "--session")
-    print(json.dumps(rebuild_reports(Path(args.workspace), args.session, settings=settings)))
+    r = rebuild_reports(Path(args.workspace), args.session, settings=settings)
+    emit(
+        args,
+        r,
+        f"rebuilt the reports of session {r['session_id']}: {r['meetings']} meeting(s), {r['heartbeats']} "
+        f"heartbeat(s), {r['deployment_logs']} deployment log(s), {r['decisions']} decision(s)",
+    )
     return 0
 
 
 def cmd_status(args) -> int:
     from cvagents.ui.status import collect_status, format_status, to_json
 
-    s = collect_status(Path(args.workspace))
+    s = collect_status(existing_workspace(args.workspace))
     print(to_json(s) if args.json else format_status(s))
     return 0
 
@@ -75,33 +97,40 @@ def cmd_verify(args) -> int:
     settings = Settings(
         Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
     )
-    root = Path(args.workspace)
-    if not root.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "no such workspace or mirror folder", str(root))
-    ws = Workspace.from_config(root, settings.coordination)
+    root = existing_workspace(args.workspace)
+    ws = Workspace.open(root, settings.coordination)  # the run's layout: where its sessions are
     v = verify_folder(ws.root, ws.sessions_dir)
-    for problem in v.problems:
-        print(" ".join(problem.splitlines()))
-    if not v.sound:
+    problems = [" ".join(p.splitlines()) for p in v.problems]
+    if args.json:
+        print_json(
+            {"folder": str(root), "sound": v.sound, "sessions": v.sessions, "files": v.files, "problems": problems}
+        )
+    elif v.sound:
+        print(f"sound: {v.sessions} session(s)" + (f", {v.files} mirrored files" if v.files else "") + f" in {root}")
+    else:
+        print("\n".join(problems))
         print(f"damaged: {len(v.problems)} problem(s) in {root}", file=sys.stderr)
-        return 1
-    print(f"sound: {v.sessions} session(s)" + (f", {v.files} mirrored files" if v.files else "") + f" in {root}")
-    return 0
+    return ExitCode.OK if v.sound else ExitCode.FAILED
 
 
 def cmd_create_artifacts(args) -> int:
     from cvagents.models import create_artifacts
 
-    summary = create_artifacts(Path(args.workspace), seed=args.seed)
-    print(json.dumps(summary, indent=2, default=str))
+    a = create_artifacts(Path(args.workspace), seed=args.seed)
+    emit(
+        args,
+        a,
+        f"trained {a['variant']} (seed {a['seed']}) in {a['total_seconds']:.1f} s: {a['model_path']} "
+        f"(sha256 {a['model_sha256'][:12]}), NDCG@10 {a['validation_ndcg_at_10']:.4f} on {a['validation_set']}",
+    )
     return 0
 
 
 def cmd_plot(args) -> int:
     from cvagents.ui.plots import plot_workspace
 
-    for path in plot_workspace(Path(args.workspace), args.out):
-        print(path)
+    paths = plot_workspace(existing_workspace(args.workspace), args.out)
+    emit(args, [str(p) for p in paths], "\n".join(map(str, paths)))
     return 0
 
 
@@ -113,7 +142,7 @@ def _workspace(args):
     settings = Settings(
         Path(args.project_root or default_project_root()), args.meeting_config, args.coordination_config
     )
-    return Workspace.open(Path(args.workspace), settings.coordination)
+    return Workspace.open(existing_workspace(args.workspace), settings.coordination)
 
 
 def cmd_approve(args) -> int:
@@ -122,7 +151,8 @@ def cmd_approve(args) -> int:
     ws = _workspace(args)  # the stages the run left there
     cfg = ws.config
     rec = approve(ws, cfg, args.stage, sha=args.sha, by=args.by, note=args.note or "")
-    print(json.dumps(rec, indent=2))
+    what = rec["version"] or "the artifact"
+    emit(args, rec, f"approved {what} (sha256 {rec['sha256'][:12]}) for {rec['stage']}, by {rec['approved_by']}")
     if not rec["required"]:
         print(
             f"note: {args.stage} is not under rollout.require_approval; the approval is recorded but not needed",
@@ -143,7 +173,12 @@ def cmd_submit(args) -> int:
         entry = submit_demo(ws, ws.config, args.demo, name=args.name, by=args.by)
     else:
         entry = submit_candidate(ws, ws.config, args.path, name=args.name, adapter=args.adapter, by=args.by)
-    print(json.dumps(entry, indent=2))
+    emit(
+        args,
+        entry,
+        f"submitted candidate {entry['name']} (sha256 {entry['sha256'][:12]}): {entry['path']}, loaded by "
+        f"{entry['adapter'] or ws.config.serving.adapter}; the run plans its rollout at its next heartbeat",
+    )
     return 0
 
 
@@ -156,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cvagents",
         description="An autonomous team of LLM agents that plans, carries out and guards the staged rollout of a model.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
         sp.add_argument("--workspace", default="workspace", help="the run's folder (default: ./workspace)")
+
+    def as_json(sp):
+        sp.add_argument("--json", action="store_true", help="print the result as one JSON document (default: text)")
 
     def configs(sp):
         sp.add_argument("--project-root", help="folder holding configs/ and prompts/ (default: this checkout)")
@@ -219,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resume over a damaged journal: cut it at the damage (what follows is moved aside and its loss journaled) and go on from the last checkpoint before it",
     )
+    as_json(r)
     r.set_defaults(fn=cmd_run)
 
     rb = sub.add_parser(
@@ -229,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(rb)
     configs(rb)
     rb.add_argument("--session", help="the session id (default: the newest session)")
+    as_json(rb)
     rb.set_defaults(fn=cmd_rebuild_reports)
 
     s = sub.add_parser(
@@ -237,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The system guide's quick status: meetings held, tools succeeded/failed, essential files, stages, last log lines.",
     )
     common(s)
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    as_json(s)
     s.set_defaults(fn=cmd_status)
 
     v = sub.add_parser(
@@ -247,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(v)
     configs(v)
+    as_json(v)
     v.set_defaults(fn=cmd_verify)
 
     c = sub.add_parser(
@@ -256,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(c)
     c.add_argument("--seed", type=int, default=0)
+    as_json(c)
     c.set_defaults(fn=cmd_create_artifacts)
 
     pl = sub.add_parser(
@@ -265,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(pl)
     pl.add_argument("--out", help="folder for the PNG files (default: <workspace>/reports/plots)")
+    as_json(pl)
     pl.set_defaults(fn=cmd_plot)
 
     a = sub.add_parser(
@@ -281,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--by", help="who approves (default: the login name)")
     a.add_argument("--note", help="a note kept with the approval")
+    as_json(a)
     a.set_defaults(fn=cmd_approve)
 
     sb = sub.add_parser(
@@ -304,60 +349,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of PATH: train the demo's deliberately worse model into research/v2_degraded.pth and submit it",
     )
     sb.add_argument("--by", help="who submits (default: the login name)")
+    as_json(sb)
     sb.set_defaults(fn=cmd_submit)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
+    except BrokenPipeError:
+        return reader_gone()
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
         return args.fn(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        raise
     except CVAgentsError as e:
-        return _fail(str(e), e.exit_code)
+        return fail(str(e), e.exit_code)
     except OSError as e:
-        return _fail(_describe_os_error(e))
+        return fail(describe_os_error(e))
     except UnicodeDecodeError as e:
-        return _fail(f"{_path_of(e) or '(a file)'}: not UTF-8 text ({e.reason} at byte {e.start})")
+        return fail(f"{path_of(e) or '(a file)'}: not UTF-8 text ({e.reason} at byte {e.start})")
     except json.JSONDecodeError as e:
-        return _fail(f"{_path_of(e) or '(a file)'}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})")
-
-
-def _fail(message: str, code: int = 2) -> int:
-    """``error: <message>`` on one line of stderr, with any key in it redacted."""
-    print("error: " + " ".join(redact(message).splitlines()), file=sys.stderr)
-    return code
-
-
-def _describe_os_error(e: OSError) -> str:
-    what = e.strerror or str(e)
-    if e.filename is not None:
-        where = os.fsdecode(e.filename) + (f" -> {os.fsdecode(e.filename2)}" if e.filename2 is not None else "")
-    else:
-        where = _path_of(e) or "(the workspace)"
-    return f"{where}: {what}"
-
-
-def _path_of(e: BaseException) -> str | None:
-    """The file a failure was about, when the error does not say (a decoding error, a write to a
-    full disk through a descriptor): the innermost frame of its traceback that holds a path, an
-    open file, or an object with a ``path``/``directory`` names it. Readers that know their
-    file should say it in their own error; this is the fallback."""
-    frames = []
-    tb = e.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    for frame in reversed(frames):
-        for name, value in frame.f_locals.items():
-            if name == "self":
-                value = getattr(value, "path", None) or getattr(value, "directory", None) or value
-            if isinstance(value, PurePath):
-                return str(value)
-            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
-                return str(value.name)  # type: ignore[attr-defined]
-            if name in ("path", "filename", "file") and isinstance(value, str):
-                return value
-    return None
+        return fail(f"{path_of(e) or '(a file)'}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
-"""What the CLI tests share: the one-line error a refused command prints, a folder's files."""
+"""What the CLI tests share: the CLI in a subprocess, the one-line error a refused command
+prints, a folder's files."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
+
+
+def cvagents(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """``python -m cvagents ARGS`` as a user runs it, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cvagents", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw
+    )
 
 
 def one_line_error(p: subprocess.CompletedProcess, *, stdout_empty: bool = True) -> str:

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("execution",),
     ("run",),
     ("ui",),
-    ("runner", "cli", "__main__", "__init__", "dashboard", "dashboard_data", "plots", "status"),
+    ("runner", "cli", "cli_conventions", "__main__", "__init__", "dashboard", "dashboard_data", "plots", "status"),
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 450

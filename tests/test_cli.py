@@ -16,18 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import one_line_error, tree
+from cli_helpers import cvagents, one_line_error, tree
 from waiting import wait_for
 
 from cvagents import cli
 from cvagents.errors import CVAgentsError
 from cvagents.secrets import forget_secrets, register_secret
-
-
-def cvagents(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cvagents", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw
-    )
 
 
 def _edit(path: Path, fn) -> None:
@@ -341,10 +335,11 @@ def test_one_run_per_workspace(tmp_path, seeded_workspace, config_copy):
         project,
         "--workspace",
         ws,
+        "--json",
         timeout=600,
     )
     assert after.returncode == 0, after.stderr[-3000:]
-    result = json.loads(after.stdout.strip().splitlines()[-1])
+    result = json.loads(after.stdout)
     assert result["session_id"] == session.name.removeprefix("session_") and result["status"] == "finished"
     stamp = holder()
     assert stamp["pid"] != first.pid and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", stamp["since"])

@@ -120,7 +120,7 @@ def test_a_deploy_cut_off_by_a_full_disk_is_a_failed_call_with_nothing_half_copi
         preexec_fn=file_size_limit(1_500_000),
     )
     assert p.returncode == 0 and "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
-    failed = [x for x in p.stdout.splitlines() if "deploy_model" in x]
+    failed = [x for x in p.stderr.splitlines() if "deploy_model" in x]
     # the tool's warning and its [TOOL] line, one line each
     assert len(failed) == 2 and all("File too large" in x for x in failed), failed
     reports = sorted((ws / "reports" / "execution").glob("execution_*.json"))

@@ -132,7 +132,7 @@ def test_repair_cuts_at_the_damage_records_the_loss_and_resumes(ws, project):
     says = _flipped(ws)
     p = cvagents(
         "run", "--provider", "offline", "--workspace", ws, "--project-root", project, "--repair",
-        "--meetings", "2", "--manual-clock", "--quiet",
+        "--meetings", "2", "--manual-clock", "--quiet", "--json",
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     assert json.loads(p.stdout)["status"] == "finished" and json.loads(p.stdout)["session_id"] == "t"
@@ -161,7 +161,7 @@ def test_a_torn_last_line_of_the_open_segment_is_still_cut_silently(ws, project)
     assert "damaged" not in cvagents("status", "--workspace", ws).stdout
     p = cvagents(
         "run", "--provider", "offline", "--workspace", ws, "--project-root", project,
-        "--meetings", "2", "--manual-clock", "--quiet",
+        "--meetings", "2", "--manual-clock", "--quiet", "--json",
     )  # fmt: skip
     assert p.returncode == 0 and json.loads(p.stdout)["status"] == "finished", p.stderr[-3000:]
     from cvagents.durability.journal import Journal

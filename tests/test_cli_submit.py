@@ -23,7 +23,7 @@ from cvagents.workspace import Workspace
 
 def submit(ws: Path, *args, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cvagents", "submit", "--workspace", str(ws), *map(str, args)],
+        [sys.executable, "-m", "cvagents", "submit", "--workspace", str(ws), "--json", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

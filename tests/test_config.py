@@ -71,6 +71,55 @@ def test_unknown_key_is_refused(config_copy):
     assert str(p) in str(e.value) and "agents.critic.temprature: unknown key" in str(e.value)
 
 
+_AGENT_KEYS = (
+    "team, role, provider, model, prompt, base_url, fallback_model, api_key_env, timeout_s, max_retries, max_tokens"
+)
+
+
+def test_a_typo_names_the_near_key_and_lists_the_allowed_ones(config_copy):
+    """The misspelt key's near match, the keys allowed at that place, and no second complaint that
+    the key it was meant to be is missing."""
+    p = config_copy / "configs" / "meeting.yaml"
+
+    def misspell(d):
+        d["agents"]["critic"]["provder"] = d["agents"]["critic"].pop("provider")
+
+    _edit(p, misspell)
+    with pytest.raises(ConfigError) as e:
+        load_meeting_config(p)
+    assert str(e.value) == (
+        f"{p}: agents.critic.provder: unknown key; did you mean 'provider'? (allowed: {_AGENT_KEYS})"
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (
+            lambda d: d["rollout"]["stages"]["shadow"].__setitem__("min_request", 5),
+            "rollout.stages.shadow.min_request: unknown key; did you mean 'min_requests'? "
+            "(allowed: traffic, min_requests, min_observed_minutes, gates)",
+        ),
+        (
+            lambda d: d["tools"].setdefault("script_limits", {}).__setitem__("cpu", 5),
+            "tools.script_limits.cpu: unknown key; did you mean 'cpu_seconds'? "
+            "(allowed: cpu_seconds, memory_mb, file_size_mb, open_files)",
+        ),
+        (
+            lambda d: d.__setitem__("zzz", 1),
+            "zzz: unknown key (allowed: schedule, rollout, evaluation, serving, mirror, journal, workspace, tools)",
+        ),
+    ],
+    ids=["in-a-mapping-of-stages", "a-prefix", "nothing-near"],
+)
+def test_unknown_keys_at_any_depth_name_what_is_allowed_there(config_copy, edit, says):
+    p = config_copy / "configs" / "autonomous_coordination.yaml"
+    _edit(p, edit)
+    with pytest.raises(ConfigError) as e:
+        load_coordination_config(p)
+    assert str(e.value) == f"{p}: {says}"
+
+
 def test_bad_provider_lists_choices(config_copy):
     p = config_copy / "configs" / "meeting.yaml"
     _edit(p, lambda d: d["agents"]["critic"].__setitem__("provider", "gpt"))

@@ -28,20 +28,21 @@ def demo(tmp_path_factory):
             "--manual-clock",  # steps take no simulated time: how much fits in a phase never depends on machine load
             "--workspace",
             str(ws),
-        ],  # as `make demo`
+            "--json",
+        ],  # as `make demo`, with the result as JSON
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return ws, p.stdout
+    return ws, p
 
 
 def test_run_reports_three_meetings(demo):
-    ws, out = demo
-    result = json.loads(out.strip().splitlines()[-1])
+    ws, p = demo
+    result = json.loads(p.stdout)  # the result alone on stdout
     assert result["status"] == "finished" and result["meetings"] == 3 and result["heartbeats"] >= 3
-    assert "Meeting complete" in out and "[TOOL]" in out  # progress is visible while it runs
+    assert "Meeting complete" in p.stderr and "[TOOL]" in p.stderr  # progress is visible while it runs
 
 
 def test_planning_outputs(demo):

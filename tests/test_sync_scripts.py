@@ -27,8 +27,9 @@ CATEGORIES = (
 )
 
 
-def run(script: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
+def run(script: Path, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    kw = kw or {"capture_output": True}
+    return subprocess.run([sys.executable, str(script), *args], text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +142,10 @@ def test_deploy_starts_the_coordinator_from_the_synced_copy(synced, trained_arti
         "--time-scale",
         "6000",
         timeout=300,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # as a terminal shows it: the banners (stdout) and the run's log (stderr)
     )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.returncode == 0, p.stdout[-3000:]
     out = p.stdout
     for line in (
         "🚀 DEPLOYING UPDATED AUTONOMOUS SYSTEM",

@@ -10,12 +10,14 @@ key given twice is an error naming both lines), reports what fails, and re-expor
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -110,14 +112,21 @@ class ConfigError(CVAgentsError, ValueError):
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _describe(err: Any) -> str:
+def _describe(err: Any, model: type[BaseModel]) -> str:
+    """One pydantic error as ``key: what was expected``; an unknown key names the near match
+    among the keys allowed there, and lists them."""
     keyed = (err.get("ctx") or {}).get("error")
     if isinstance(keyed, KeyedValueError):
         return f"{keyed.key}: {keyed.message}"
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key (expected one of the documented keys)"
+        allowed = _keys_at(model, err["loc"][:-1])
+        if not allowed:
+            return f"{loc}: unknown key (expected one of the documented keys)"
+        near = _near_key(str(err["loc"][-1]), allowed)
+        hint = f"; did you mean {near!r}?" if near else ""
+        return f"{loc}: unknown key{hint} (allowed: {', '.join(allowed)})"
     if kind == "missing":
         return f"{loc}: missing (expected a value)"
     got = err.get("input")
@@ -126,6 +135,57 @@ def _describe(err: Any) -> str:
         msg = msg[len("Value error, ") :]
     shown = json.dumps(got, default=str) if not isinstance(got, (dict, list)) else type(got).__name__
     return f"{loc}: {msg[0].lower() + msg[1:]}, got {shown}"
+
+
+def _describe_all(errors: list[Any], model: type[BaseModel]) -> list[str]:
+    """Every error described, except a missing key that an unknown key beside it was surely
+    meant to be (``provder`` given, ``provider`` missing): the typo says it once."""
+    meant = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            near = _near_key(str(err["loc"][-1]), _keys_at(model, err["loc"][:-1]))
+            if near:
+                meant.add((*err["loc"][:-1], near))
+    return [_describe(err, model) for err in errors if not (err["type"] == "missing" and tuple(err["loc"]) in meant)]
+
+
+def _near_key(key: str, allowed: list[str]) -> str | None:
+    """The allowed key ``key`` was likely meant to be: the closest spelling, else the one key it
+    begins (``cpu`` for ``cpu_seconds``)."""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    starts = [a for a in allowed if a.startswith(key)] if len(key) >= 3 else []
+    return starts[0] if len(starts) == 1 else None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows in the mapping at ``loc`` (a pydantic error location: field
+    names, and keys or indexes into dicts, lists and tuples); [] when it cannot be told."""
+    node: Any = model
+    steps = list(loc)
+    while True:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            if not steps:
+                return list(node.model_fields)
+            field = node.model_fields.get(str(steps.pop(0)))
+            if field is None:
+                return []
+            node = field.annotation
+        elif get_origin(node) in (dict, list, tuple) and steps:
+            steps.pop(0)  # a key of a dict, an index of a list or tuple
+            node = get_args(node)[-1]
+        else:
+            return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` → ``X``; other unions and plain types as they are."""
+    if get_origin(tp) in (Union, UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
 
 
 def _key_given_twice(node: yaml.Node | None, at: str = "") -> str | None:
@@ -182,7 +242,7 @@ def _load(path: Path, model: type[_Model]) -> _Model:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        lines = [_describe(err) for err in e.errors()]
+        lines = _describe_all(e.errors(), model)
         raise ConfigError(f"{path}: " + "; ".join(lines)) from None
 
 

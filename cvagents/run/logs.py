@@ -19,7 +19,7 @@ def setup_logging(ws: Workspace, console: bool = True) -> list[logging.Handler]:
     fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.FileHandler(ws.log_file, encoding="utf-8")]
     if console:
-        handlers.append(logging.StreamHandler(sys.stdout))
+        handlers.append(logging.StreamHandler(sys.stderr))  # stdout carries only a command's result
     root = logging.getLogger(LOGGER)
     root.setLevel(logging.INFO)
     for h in handlers:

@@ -95,6 +95,7 @@ def _cli(ws, *extra, crash=None):
         "--session-id",
         SESSION,
         "--quiet",
+        "--json",
         "--workspace",
         str(ws),
         *extra,
@@ -124,7 +125,7 @@ def test_a_run_killed_on_one_machine_resumes_from_the_mirror_alone(tmp_path, tra
     assert mirror_to_restore(vm2, tmp_path / "empty_drive") is None and mirror_to_restore(vm2, "") is None
     resumed = _cli(vm2, "--resume-from", str(drive))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    result = json.loads(resumed.stdout.strip().splitlines()[-1])
+    result = json.loads(resumed.stdout)
     assert result["status"] == "finished" and result["session_id"] == SESSION and result["meetings"] == 1
 
     j = Journal.open(vm2 / "sessions" / f"session_{SESSION}" / "trajectories", read_only=True)

@@ -122,7 +122,7 @@ def test_a_resumed_run_refuses_a_hand_written_handoff_and_goes_on(tmp_path, cont
     log = (ws / "executive.log").read_text(encoding="utf-8")
     refusals = [x for x in log.splitlines() if "Handoff rejected" in x]
     assert refusals and all(x.endswith(line) for x in refusals), refusals
-    assert line in p.stdout
+    assert line in p.stderr  # the console log
 
     recs = _records(ws)
     resumed = next(i for i, r in enumerate(recs) if r.kind == "session_resumed")

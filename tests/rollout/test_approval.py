@@ -46,6 +46,7 @@ def _approve(ctx, project, cfg_path, *extra):
             "production",
             "--by",
             "alice",
+            "--json",
             *extra,
         ]
     )
@@ -105,6 +106,7 @@ def test_an_approval_is_bound_to_one_artifact(setup, capsys):
 
 def test_nothing_to_approve(config_copy, tmp_path, capsys):
     ws = tmp_path / "empty"
+    ws.mkdir()
     code = main(["approve", "--workspace", str(ws), "--project-root", str(config_copy), "--stage", "production"])
     assert code == 2 and "no candidate to approve" in capsys.readouterr().err
     code = main(["approve", "--workspace", str(ws), "--project-root", str(config_copy), "--stage", "prod"])

@@ -85,6 +85,7 @@ def _args(project: Path, ws: Path, meetings: int) -> list[str]:
         "--session-id",
         SESSION,
         "--quiet",
+        "--json",
         "--workspace",
         str(ws),
     ]
@@ -271,7 +272,7 @@ def test_kill_and_resume(point, crash_runs):
     if r["handoff_after_kill"] is not None:
         json.loads(r["handoff_after_kill"])  # a reader never sees a half-written handoff
     assert r["resume_rc"] == 0, r["resume_err"]
-    result = json.loads(r["resume_out"].strip().splitlines()[-1])
+    result = json.loads(r["resume_out"])
     assert result["status"] == "finished" and result["meetings"] == r["meetings"]
 
     # the journal opens cleanly (nothing left to cut) and reads through

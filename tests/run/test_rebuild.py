@@ -53,7 +53,7 @@ def test_rebuild_reports_command(tmp_path):
     written = report_files(ws)
     _wipe(ws)
     p = subprocess.run(
-        [sys.executable, "-m", "cvagents", "rebuild-reports", "--workspace", str(ws)],
+        [sys.executable, "-m", "cvagents", "rebuild-reports", "--workspace", str(ws), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

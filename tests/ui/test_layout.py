@@ -153,7 +153,7 @@ def test_rebuild_reports_rebuilds_into_the_runs_layout_given_only_the_folder(cus
     written = {p.relative_to(copy): p.read_bytes() for p in (copy / "out").rglob("*") if p.is_file()}
     shutil.rmtree(copy / "out")
     p = subprocess.run(
-        [sys.executable, "-m", "cvagents", "rebuild-reports", "--workspace", str(copy)],
+        [sys.executable, "-m", "cvagents", "rebuild-reports", "--workspace", str(copy), "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -189,7 +189,7 @@ def test_approve_takes_the_stages_from_the_workspace(custom_run, capsys):
     from cvagents.cli import main
 
     ws, _, version = custom_run
-    assert main(["approve", "--workspace", str(ws), "--stage", "canary", "--by", "tester"]) == 0
+    assert main(["approve", "--workspace", str(ws), "--stage", "canary", "--by", "tester", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["stage"] == "canary" and rec["version"] == version and rec["approved_by"] == "tester"
     assert main(["approve", "--workspace", str(ws), "--stage", "5_percent"]) == 2  # not a stage of this run

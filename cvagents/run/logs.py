@@ -19,7 +19,10 @@ def setup_logging(ws: Workspace, console: bool = True) -> list[logging.Handler]:
     fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.FileHandler(ws.log_file, encoding="utf-8")]
     if console:
-        handlers.append(logging.StreamHandler(sys.stderr))  # stdout carries only a command's result
+        # the console is stdout as the caller has it: a notebook shows the lines as ordinary
+        # output; `cvagents run` points stdout at stderr for the run, so its stdout carries only
+        # the result
+        handlers.append(logging.StreamHandler(sys.stdout))
     root = logging.getLogger(LOGGER)
     root.setLevel(logging.INFO)
     for h in handlers:

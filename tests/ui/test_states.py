@@ -1,6 +1,6 @@
 """The monitors between two steps of a run, not only after it: a workspace after the first
 deployment only, after an evaluation without a traffic replay, after a failed step, after a
-rollback, and an empty one (``states.py`` makes them from one real run). Every panel draws, and
+rollback, and an empty one (``tests/monitor_states.py`` makes them from one real run). Every panel draws, and
 a panel that fails says so in its place instead of taking the dashboard down."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from states import STATES, make_state
+from monitor_states import STATES, make_state
 
 from cvagents.ui import dashboard_data as dd
 from cvagents.ui import plots

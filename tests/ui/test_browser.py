@@ -265,16 +265,20 @@ def test_execution_monitor_in_chromium(widgets, pages, states):
         except Exception:
             pytest.fail(f"the monitor did not switch to {name}:\n{page.inner_text('body')[:1500]}\n{page.errors[-5:]}")
         wait_figures(page)
+        must = {"failed": "the traffic replay crashed", "rolled_back": "rolled_back"}.get(name)
+        if name == "evaluated":  # the state whose metrics figure used to raise IndexError
+            must = fmt(json.loads((states[name] / "runs/report/metrics.json").read_text())["latest"]["ndcg_at_10"])
+        if must:  # the panels' widgets may reach the page a moment after the header's
+            try:
+                page.wait_for_function("(t) => document.body.innerText.includes(t)", arg=must, timeout=30_000)
+            except Exception:
+                pytest.fail(f"{name}: {must!r} not on the page:\n{page.inner_text('body')[:3000]}")
         body = page.inner_text("body")
         assert banner_state(page) in expected and "could not draw" not in body, (name, body[:1500])
-        if name == "evaluated":  # the state whose metrics figure used to raise IndexError
-            ndcg = json.loads((states[name] / "runs/report/metrics.json").read_text())["latest"]["ndcg_at_10"]
-            assert fmt(ndcg) in body
+        if name == "evaluated":
             shot = tmp / f"monitor_execution_evaluated_ipywidgets{widgets}.png"
             page.screenshot(path=str(shot), full_page=True)
             keep(shot)
-        if name == "failed":
-            assert "the traffic replay crashed" in body
     assert not [e for e in page.errors if "is not registered" in e or ("Error" in e and "widget" in e.lower())], (
         page.errors
     )

@@ -91,7 +91,7 @@ def _by_stage(ax, df: pd.DataFrame, col: str, stages: Sequence[str], events: pd.
         for t, stage in zip(events["time"], events["stage"]):
             changes.setdefault(str(stage), []).append(t)
     df = df.assign(_stay=[sum(t > c for c in changes.get(str(st), ())) for t, st in zip(df["time"], df["stage"])])
-    labelled = set()
+    labelled: set[str] = set()
     band = col == "ndcg_at_10" and "ci_low" in df and df["ci_low"].notna().any()
     for (stage, _version, _stay), part in df.groupby(["stage", "version", "_stay"], sort=False, dropna=False):
         color = colors.get(str(stage), UNKNOWN_STAGE)
@@ -111,10 +111,10 @@ def _by_stage(ax, df: pd.DataFrame, col: str, stages: Sequence[str], events: pd.
             lw=1.2,
             marker="o",
             ms=4,
-            label=None if stage in labelled else stage,
+            label=None if str(stage) in labelled else str(stage),
             zorder=3,
         )
-        labelled.add(stage)
+        labelled.add(str(stage))
 
 
 EVENT_STYLE = {"promotion": ("#2e7d32", "-", "▲ promoted"), "rollback": ("#c62828", ":", "▼ rolled back")}
@@ -198,12 +198,11 @@ def _metric_figure(
 
 
 def _within(events: pd.DataFrame | None, df: pd.DataFrame) -> pd.DataFrame | None:
-    """The promotions and rollbacks inside the span the metrics cover (a line far outside it
-    would squeeze the points into a corner)."""
+    """The promotions and rollbacks since the first measurement shown (one long before it
+    would squeeze the points into a corner; one after the last is news, and is kept)."""
     if events is None or not len(events) or not len(df) or df["time"].isna().all():
         return None
-    lo, hi = df["time"].min(), df["time"].max()
-    return events[(events["time"] >= lo) & (events["time"] <= hi)]
+    return events[events["time"] >= df["time"].min()]
 
 
 # ``stages``: the run's stage plan, in order (``execution_data(...)["stages"]``), for the colours;

@@ -262,3 +262,68 @@ def test_rerunning_the_coordinator_on_a_new_vm_resumes_from_the_mirror(executed,
     assert "Restoring the workspace from the mirror" in text and "Resuming session" in text
     session = json.loads((fresh / "sessions" / f"session_{first['session_id']}" / "session.json").read_text())
     assert session["meetings_held"] == 2 and session["status"] == "finished"
+
+
+@pytest.fixture(scope="module")
+def between_steps(run_ws, tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """The monitor notebooks on the states between two steps of a run (tests/monitor_states.py),
+    as papermill renders them once: (state, notebook) -> (output, its text). The planning
+    monitor on the failed state finds its folder through $CVAGENTS_WORKSPACE (no parameter)."""
+    from monitor_states import STATES, make_state
+
+    base = tmp_path_factory.mktemp("between_steps")
+    states = {name: make_state(run_ws, base / "states" / name, name) for name in STATES}
+    jobs = [(name, "monitor_execution") for name in STATES] + [
+        ("evaluated", "monitor_planning"),
+        ("failed", "monitor_planning"),
+    ]
+
+    def run(job: tuple[str, str]) -> tuple[Path, str]:
+        state, nb = job
+        out = base / f"{nb}_{state}.ipynb"
+        env = dict(os.environ)
+        params = ["-p", "refresh_seconds", "0"]
+        if nb == "monitor_planning" and state == "failed":
+            env["CVAGENTS_WORKSPACE"] = str(states[state])
+        else:
+            params += ["-p", "workspace", str(states[state])]
+        p = subprocess.run(
+            [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{nb}.ipynb"), str(out), *params],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            cwd=base,
+        )
+        assert p.returncode == 0, f"{nb} on {state} failed:\n{p.stdout[-3000:]}{p.stderr[-3000:]}"
+        return out, html_text(out)
+
+    with ThreadPoolExecutor(2) as pool:
+        return {**dict(zip(jobs, pool.map(run, jobs))), "states": states}
+
+
+@pytest.mark.parametrize("state", ["empty", "deployed", "evaluated", "failed", "rolled_back"])
+def test_the_execution_monitor_renders_every_state_between_steps(between_steps, state):
+    out, text = between_steps[(state, "monitor_execution")]
+    assert "Executive Team monitor" in text and "data-state='error'" not in text and "could not draw" not in text
+    assert pngs(out) == 2  # the metrics figure and the executions figure, in every state
+    ws = between_steps["states"][state]
+    assert f"workspace: <code>{ws}" in text
+    if state == "empty":
+        assert "EMPTY" in text
+    elif state == "deployed":
+        assert "deployment" in text and "no controller decision yet" not in text
+    elif state == "evaluated":  # the state whose metrics figure used to raise IndexError
+        latest = json.loads((ws / "runs/report/metrics.json").read_text())["latest"]
+        assert fmt(latest["ndcg_at_10"]) in text and ("LIVE" in text or "STALE" in text)  # the session is running
+    elif state == "failed":
+        assert "the traffic replay crashed" in text
+    else:
+        assert "rollback" in text and "FINISHED" in text
+
+
+def test_the_planning_monitor_renders_between_steps_and_finds_its_folder_in_the_environment(between_steps):
+    for state in ("evaluated", "failed"):
+        out, text = between_steps[(state, "monitor_planning")]
+        assert "Planning Team monitor" in text and "data-state='error'" not in text and pngs(out) == 2
+        assert f"workspace: <code>{between_steps['states'][state]}" in text  # failed: via $CVAGENTS_WORKSPACE

@@ -256,7 +256,7 @@ class Mirror:
         changed = [rel for rel, st in scanned.items() if self._differs(rel, st)]
         result.pending = len(changed)
         for rel in changed:
-            src = self.sources[rel.split("/", 1)[0]] / rel.split("/", 1)[1]
+            src = mirror_files.local_path(self.sources, rel)
             try:
                 fd = os.open(src, os.O_RDONLY)
             except (FileNotFoundError, NotADirectoryError):
@@ -307,7 +307,10 @@ class Mirror:
             return None
         if grown_from is not None:
             self._maybe_staged.add(rel)
-        written = self._dest.put(rel, FileSlice(fd, entry.size), grown_from=grown_from)
+        written = self._dest.put(
+            rel, entry.data if entry.data is not None else FileSlice(fd, entry.size), grown_from=grown_from
+        )
+        entry.data = None
         self._copied[rel] = entry
         return written
 
@@ -347,7 +350,7 @@ class Mirror:
                 continue
             if dest.size(rel) != meta["size"]:
                 continue
-            src = self.sources[rel.split("/", 1)[0]] / rel.split("/", 1)[1]
+            src = mirror_files.local_path(self.sources, rel)
             try:
                 fd = os.open(src, os.O_RDONLY)
             except OSError:

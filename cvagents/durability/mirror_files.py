@@ -2,8 +2,13 @@
 size and sha256 of the copy the target holds (``Copied``), worked out cheaply.
 
 Journal segments (``segment_*.jsonl``) are append-only: their sha256 is extended with the new
-bytes only, and they are copied up to their last complete line. Everything here reads local
-files; nothing writes to the target.
+bytes only, and they are copied up to their last complete line. A log (``*.log``, e.g.
+``executive.log``) grows without end and is only watched, never resumed from: it is copied
+whole while it is at most ``LOG_TAIL_BYTES``, and beyond that the copy holds its last
+``LOG_TAIL_BYTES`` from a line start (so each tick copies one small whole file, as Drive likes).
+Everything here reads local files; nothing writes to the target.
+
+A source is a folder (its files are ``<name>/<path>``) or a single file (named ``<name>``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from cvagents.durability.journal_files import SEGMENT_RE
 from cvagents.durability.mirror_target import STAGE_SUFFIX, TMP_SUFFIX, pread_chunks
 
+LOG_TAIL_BYTES = 64 * 1024  # the most of a log the mirror holds: its end
 _TAIL = 64  # bytes remembered before a hashed prefix, to notice a rewritten (non-appended) file
 
 StatKey = tuple[int, int, int]  # a source's (st_size, st_mtime_ns, st_ino)
@@ -32,6 +38,7 @@ class Copied:
     stat: StatKey  # the source's stat when it was copied
     hasher: Any = None  # journal segments: sha256 state after `size` bytes, to extend next time
     tail: bytes = b""  # journal segments: the bytes just before `size`, to check nothing was rewritten
+    data: bytes | None = None  # a long log: the tail to put (not a prefix of the file); dropped once put
 
 
 def stat_key(st: os.stat_result) -> StatKey:
@@ -47,6 +54,25 @@ def skip_name(name: str) -> bool:
     )
 
 
+def is_log(rel: str) -> bool:
+    return rel.endswith(".log")
+
+
+def local_path(sources: dict[str, Path], rel: str) -> Path:
+    """The local file a mirrored ``rel`` is a copy of."""
+    name, _, sub = rel.partition("/")
+    return sources[name] / sub if sub else sources[name]
+
+
+def log_tail(fd: int, size: int) -> bytes:
+    """The end of a log: its last ``LOG_TAIL_BYTES`` (all of it if smaller), from a line start."""
+    if size <= LOG_TAIL_BYTES:
+        return b"".join(pread_chunks(fd, 0, size))
+    data = b"".join(pread_chunks(fd, size - LOG_TAIL_BYTES, size))
+    cut = data.find(b"\n")
+    return data[cut + 1 :] if cut >= 0 else data
+
+
 def is_segment(rel: str) -> bool:
     return SEGMENT_RE.match(rel.rpartition("/")[2]) is not None
 
@@ -56,6 +82,9 @@ def scan(sources: dict[str, Path]) -> tuple[dict[str, os.stat_result], set[str]]
     out: dict[str, os.stat_result] = {}
     missing = set()
     for name, root in sources.items():
+        if root.is_file():  # a single-file source (the run's log)
+            out[name] = root.stat()
+            continue
         if not root.is_dir():
             missing.add(name)  # keep what was mirrored: a missing folder is not a deletion
             continue
@@ -100,6 +129,9 @@ def describe(rel: str, fd: int, prev: Copied | None, scanned: os.stat_result | N
     files it describes (a restored run finds the world at least as far as its journal).
     """
     st = os.fstat(fd)
+    if is_log(rel) and st.st_size > LOG_TAIL_BYTES:
+        data = log_tail(fd, st.st_size)
+        return Copied(len(data), hashlib.sha256(data).hexdigest(), stat_key(st), data=data), None
     if not is_segment(rel):
         hasher = hashlib.sha256()
         for chunk in pread_chunks(fd, 0, st.st_size):

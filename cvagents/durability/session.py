@@ -178,12 +178,13 @@ def latest(sessions_dir: Path) -> str | None:
 # --------------------------------------------------------------------------- the mirror's layout
 
 
-def mirror_sources(ws) -> dict[str, Path]:
+def mirror_sources(ws, *, log: bool = True) -> dict[str, Path]:
     """The workspace folders the mirror copies, named as in the workspace, so that the mirror
     reads as a (partial) workspace: ``reports/``, ``runs/`` (metrics), ``sessions/`` (journal and
     session.json), ``deployment/`` (stage pointers, version manifests and the artifacts, each
     copied once: they never change), ``research/`` and ``data/`` (the model and validation set a
-    resumed run needs; copied once). ``executive.log`` is not mirrored (an often-appended file).
+    resumed run needs; copied once), and ``executive.log`` for the monitors (``log``; only its
+    last 64 KiB, see ``mirror_files``: a restore leaves it out, the run starts its own).
     Listed sessions first (see below).
     """
     lay = ws.layout
@@ -204,6 +205,9 @@ def mirror_sources(ws) -> dict[str, Path]:
         out.setdefault(top, ws.root / top)
     out.setdefault("reports", ws.reports_dir)
     out.setdefault(ws.meta_dir.name, ws.meta_dir)  # the workspace's descriptor: its layout, for readers
+    if log:
+        top = Path(lay.log).parts[0]
+        out.setdefault(top, ws.root / top)  # the file itself, or the folder it is in
     return out
 
 
@@ -255,7 +259,7 @@ def restore_from_mirror(target: str | os.PathLike, ws) -> dict[str, Any]:
         return extra
     ws.root.mkdir(parents=True, exist_ok=True)
     try:
-        res = restore(target, mirror_sources(ws), overwrite=local >= 0)
+        res = restore(target, mirror_sources(ws, log=False), overwrite=local >= 0)
     except RestoreError as e:
         raise RestoreError(f"cannot resume from the mirror: {e}") from None
     log.info(

@@ -63,6 +63,10 @@ class PlanningDashboard(Dashboard):
             if latest
             else "No meeting yet."
         )
+        if p["agents"]:  # who fell back to the offline provider (sessions that record it)
+            fell = "fallback" in p["agents"]
+            color = "#c62828" if fell else "#2e7d32"
+            summary += f"<br><span style='color:{color}'>{'⚠' if fell else '✓'} {html.escape(p['agents'])}</span>"
         risks = latest.get("risks") or []
         cross = latest.get("cross_pollination") or []
         g = latest.get("go_no_go")
@@ -189,7 +193,11 @@ class ExecutionDashboard(Dashboard):
             ("rollout", "Rollout state and the last gate decisions", "html"),
             ("deployments", "Deployments per stage", "html"),
             ("models", "Models: the champion and the candidates", "html"),
-            ("metrics", "NDCG@10, latency P95 and SLO compliance against the gates", "figure"),
+            (
+                "metrics",
+                "NDCG@10, latency P95 and SLO compliance against the gates, per stage (simulated time; ▲ promotions, ▼ rollbacks)",
+                "figure",
+            ),
             ("executions_fig", "Tool executions", "figure"),
             ("executions", "Latest tool executions", "html"),
             ("log", "executive.log (last lines)", "html"),
@@ -254,12 +262,12 @@ class ExecutionDashboard(Dashboard):
             + table_html(e["models"]["candidates"], empty="no candidate yet (cvagents submit)")
         )
         execs = e["executions"].iloc[::-1]
-        thr, md, stages = e["thresholds"], e["metrics"], e["stages"]
+        thr, md, stages, events = e["thresholds"], e["metrics"], e["stages"], e["events"]
         return summary, {
             "rollout": html_block(rollout),
             "deployments": html_block(deploy),
             "models": html_block(models),
-            "metrics": figure((md, thr, stages), lambda: plots.metrics_figure(md, thr, stages)),
+            "metrics": figure((md, thr, stages, events), lambda: plots.metrics_figure(md, thr, stages, events)),
             "executions_fig": figure((e["per_heartbeat"],), lambda: plots.executions_figure(e["per_heartbeat"])),
             "executions": html_block(
                 table_html(execs.drop(columns=["heartbeat"]), max_rows=15, empty="no tool executions yet")
@@ -267,7 +275,13 @@ class ExecutionDashboard(Dashboard):
             "log": html_block(
                 pre(e["log_tail"])
                 if e["log_tail"]
-                else f"<div style='color:#666;font-size:12px'>{html.escape(src.paths.log)} is not in this folder (a mirror does not copy the run's log)</div>"
+                else f"<div style='color:#666;font-size:12px'>{html.escape(src.paths.log)} is not in this folder yet"
+                + (
+                    " (the mirror copies the log's last 64 KiB on each tick; a mirror written before it did so has none)"
+                    if src.is_mirror
+                    else ""
+                )
+                + "</div>"
             ),
         }
 

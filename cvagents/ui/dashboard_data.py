@@ -9,7 +9,6 @@ folder is, from ``health`` (``cvagents.ui.health``).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -18,7 +17,8 @@ import pandas as pd
 from cvagents.config import CoordinationConfig
 from cvagents.rollout.gates import summary_key, thresholds_summary
 from cvagents.ui.health import Health, HealthState, health, latest_session, stale_after
-from cvagents.ui.source import Source, default_config, short_time, utc
+from cvagents.ui.rollout_view import controller_decisions, deployments_table, gates_table, rollout_events
+from cvagents.ui.source import SIM_TIME, Source, default_config, short_time, utc
 from cvagents.ui.status import models
 
 __all__ = [
@@ -28,6 +28,9 @@ __all__ = [
     "Source",
     "action_table",
     "controller_decisions",
+    "rollout_events",
+    "SIM_TIME",
+    "agents_on_provider",
     "deployments_table",
     "execution_data",
     "executions_table",
@@ -49,6 +52,10 @@ __all__ = [
 ]
 
 STATUSES = ("succeeded", "failed", "refused")
+# Table columns say which clock a time is on: the run's simulated clock (meeting ids, heartbeats,
+# decisions, metrics) or the wall clock (a submission, a file's change)
+DONE_AT = "done at (simulated)"
+SUBMITTED = "submitted (wall clock)"
 
 
 # --------------------------------------------------------------------------- planning
@@ -66,7 +73,7 @@ def meetings_table(meetings: list[dict]) -> pd.DataFrame:
         rows.append(
             {
                 "meeting": m.get("meeting_id"),
-                "time": short_time(m.get("timestamp")),
+                SIM_TIME: short_time(m.get("timestamp")),
                 "status": m.get("status"),
                 "agents": len(m.get("participants") or []),
                 "absent": len(m.get("absent") or {}),
@@ -76,7 +83,7 @@ def meetings_table(meetings: list[dict]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(
-        rows, columns=["meeting", "time", "status", "agents", "absent", "actions", "go/no-go", "decisions"]
+        rows, columns=["meeting", SIM_TIME, "status", "agents", "absent", "actions", "go/no-go", "decisions"]
     )
 
 
@@ -102,7 +109,7 @@ def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.Data
     plan = src.json(src.paths.handoff)
     if not plan:
         plan = next((m for m in reversed(meetings) if m.get("actions")), None)
-    cols = ["id", "priority", "owner", "action", "status", "tool", "done at", "estimated", "success criteria"]
+    cols = ["id", "priority", "owner", "action", "status", "tool", DONE_AT, "estimated", "success criteria"]
     if not plan:
         return None, pd.DataFrame(columns=cols)
     mid = plan.get("meeting_id")
@@ -118,7 +125,7 @@ def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.Data
                 "action": a.get("action"),
                 "status": d.get("status", "pending"),
                 "tool": d.get("tool") or "",
-                "done at": short_time(d.get("heartbeat")),
+                DONE_AT: short_time(d.get("heartbeat")),
                 "estimated": a.get("estimated_duration"),
                 "success criteria": a.get("success_criteria"),
             }
@@ -167,11 +174,27 @@ def tokens_by_agent(src: Source, meetings: list[dict]) -> tuple[str, pd.DataFram
     return scope, df
 
 
+def agents_on_provider(session: dict | None) -> str | None:
+    """ "N of M agents on their configured provider; fallback: name (why), …" from the session's
+    ``agents`` (``{name: {provider, model, configured, fallback: None | why}}``); None for a
+    session that does not record them (older runs)."""
+    agents = (session or {}).get("agents")
+    if not isinstance(agents, dict) or not agents:
+        return None
+    fell = {n: a.get("fallback") for n, a in sorted(agents.items()) if isinstance(a, dict) and a.get("fallback")}
+    line = f"{len(agents) - len(fell)} of {len(agents)} agents on their configured provider"
+    if fell:
+        line += "; fallback: " + "; ".join(f"{n} ({why})" for n, why in fell.items())
+    return line
+
+
 def planning_data(src: Source, *, meetings: int = 10) -> dict[str, Any]:
     ms = recent_meetings(src, meetings)
     plan_id, actions = action_table(src, ms)
     scope, tokens = tokens_by_agent(src, ms)
+    _name, session = latest_session(src)
     return {
+        "agents": agents_on_provider(session),
         "meetings": meetings_table(ms),
         "latest": ms[-1] if ms else None,
         "decisions": decisions_table(ms[-1] if ms else None),
@@ -192,7 +215,7 @@ def executions_table(heartbeats: list[dict]) -> pd.DataFrame:
         for e in hb.get("executions") or []:
             rows.append(
                 {
-                    "time": short_time(hb.get("timestamp")),
+                    SIM_TIME: short_time(hb.get("timestamp")),
                     "heartbeat": hb.get("heartbeat"),
                     "agent": e.get("agent"),
                     "action_id": e.get("action_id"),
@@ -203,7 +226,7 @@ def executions_table(heartbeats: list[dict]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(
-        rows, columns=["time", "heartbeat", "agent", "action_id", "tool", "status", "duration_s", "detail"]
+        rows, columns=[SIM_TIME, "heartbeat", "agent", "action_id", "tool", "status", "duration_s", "detail"]
     )
 
 
@@ -271,34 +294,11 @@ def metrics_history(metrics: dict | None, points: int = 200) -> pd.DataFrame:
     return df.sort_values("time", kind="stable", ignore_index=True) if len(df) else df
 
 
-def deployments_table(rollout: dict | None, controller: dict | None = None) -> pd.DataFrame:
-    """Each stage, its share of traffic, the version live in it and the controller's view of it."""
-    rows = []
-    stages = (rollout or {}).get("stages") or {}
-    plan = (rollout or {}).get("plan") or {}
-    ctl = (controller or {}).get("stages") or {}
-    current = ((rollout or {}).get("current") or {}).get("stage")
-    for stage in (rollout or {}).get("stages_order") or list(stages):
-        live = stages.get(stage)
-        share = (plan.get(stage) or {}).get("traffic")
-        rows.append(
-            {
-                "stage": stage,
-                "traffic": "—" if share is None else f"{share:.0%}",
-                "live version": (live or {}).get("version") or "—",
-                "sha256": ((live or {}).get("sha256") or "")[:12] or "—",
-                "status": (ctl.get(stage) or {}).get("status") or ("deployed" if live else ""),
-                "current": "◀ current" if stage == current else "",
-            }
-        )
-    return pd.DataFrame(rows, columns=["stage", "traffic", "live version", "sha256", "status", "current"])
-
-
 def models_data(src: Source, metrics: dict | None = None) -> dict[str, Any]:
     """The champion in production and every candidate with its status (as ``cvagents status``
     shows them): ``{"champion": {name, version, sha256} | None, "candidates": DataFrame}``. A
     folder still being mirrored shows what has arrived."""
-    cols = ["candidate", "status", "sha256", "adapter", "source", "submitted"]
+    cols = ["candidate", "status", "sha256", "adapter", "source", SUBMITTED]
     try:
         m = models(src.ws, src.config, metrics)
     except (OSError, ValueError) as e:  # a half-copied file: the next refresh reads it whole
@@ -311,45 +311,18 @@ def models_data(src: Source, metrics: dict | None = None) -> dict[str, Any]:
             "sha256": c["sha256"][:12],
             "adapter": c["adapter"],
             "source": (c.get("source") or {}).get("kind"),
-            "submitted": " ".join(x for x in (short_time(c.get("time")), c.get("submitted_by") or "") if x),
+            SUBMITTED: " ".join(x for x in (short_time(c.get("time")), c.get("submitted_by") or "") if x),
         }
         for c in m["candidates"]
     ]
     return {"champion": m["champion"], "candidates": pd.DataFrame(rows, columns=cols)}
 
 
-def controller_decisions(src: Source, rollout: dict | None, n: int = 8) -> pd.DataFrame:
-    """The rollout controller's latest decisions (promotion, rollback, pause, gates passed, …),
-    newest first: from the state snapshot, or the tail of ``reports/rollout/decisions.jsonl``."""
-    recent = ((rollout or {}).get("rollout") or {}).get("recent_decisions")
-    if recent is None:
-        recent = []
-        for line in src.tail_lines(src.paths.decisions, n):
-            try:
-                recent.append(json.loads(line))
-            except ValueError:
-                pass  # a line the mirror has not finished copying
-    rows = [
-        {**{k: d.get(k) for k in ("kind", "stage", "outcome", "reason")}, "time": short_time(d.get("time"))}
-        for d in recent[-n:]
-    ]
-    return pd.DataFrame(rows[::-1], columns=["time", "kind", "stage", "outcome", "reason"])
-
-
-def gates_table(rollout: dict | None) -> pd.DataFrame:
-    cur = (rollout or {}).get("current") or {}
-    rows = [
-        {"gate": g.get("gate"), "status": g.get("status"), "value": g.get("value"), "threshold": g.get("threshold")}
-        for g in cur.get("gates") or []
-    ]
-    return pd.DataFrame(rows, columns=["gate", "status", "value", "threshold"])
-
-
 def go_no_go(meetings: list[dict]) -> pd.DataFrame:
     rows = [
         {
             "meeting": m.get("meeting_id"),
-            "time": short_time(m.get("timestamp")),
+            SIM_TIME: short_time(m.get("timestamp")),
             "stage": g.get("stage"),
             "decision": g.get("decision"),
             "reason": g.get("reason"),
@@ -357,7 +330,7 @@ def go_no_go(meetings: list[dict]) -> pd.DataFrame:
         for m in reversed(meetings)
         if (g := m.get("go_no_go"))
     ]
-    return pd.DataFrame(rows, columns=["meeting", "time", "stage", "decision", "reason"])
+    return pd.DataFrame(rows, columns=["meeting", SIM_TIME, "stage", "decision", "reason"])
 
 
 def thresholds(rollout: dict | None, cfg: CoordinationConfig | None = None) -> dict[str, Any]:
@@ -399,7 +372,8 @@ def execution_data(
         "rollout": rollout,
         "stages": src.stages,
         "thresholds": thresholds(rollout, src.config),
-        "deployments": deployments_table(rollout, controller),
+        "deployments": deployments_table(rollout, controller, src.config),
+        "events": rollout_events(src),
         "decisions": controller_decisions(src, rollout),
         "models": models_data(src, metrics),
         "paused": ((rollout or {}).get("rollout") or {}).get("paused"),

@@ -66,10 +66,17 @@ def _last_change(src: Source, session_name: str | None) -> float | None:
 
 
 def stale_after(refresh_seconds: float, session: dict | None, heartbeat_minutes: float = 5.0) -> float:
-    """A few refresh intervals, and never less than two heartbeats of the run's clock (a run in
-    real time legitimately writes nothing for a heartbeat's minutes between heartbeats)."""
+    """Seconds without a change after which a running session counts as stale: two heartbeats
+    of the run's clock in real time plus a minute (a live run writes at least once a heartbeat:
+    11 min at time scale 1, 2 min at 10), but never less than three refresh intervals (a
+    mirror is seen only that often) nor 90 s (the slowest step of the demo). The README's
+    monitors section states the same rule."""
     scale = float((session or {}).get("time_scale") or 1.0)
     return max(3.0 * refresh_seconds, 2 * heartbeat_minutes * 60 / scale + 60, 90.0)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.3g} min"
 
 
 def _ago(seconds: float) -> str:
@@ -102,7 +109,11 @@ def health(
     updated = datetime.fromtimestamp(ts, UTC) if ts else None
     now = now if now is not None else datetime.now(UTC).timestamp()
     age = (now - ts) if ts else None
-    when = f"last change {_ago(age)} ({updated:%Y-%m-%d %H:%M:%S} UTC)" if age is not None else "no change recorded yet"
+    when = (
+        f"last change {_ago(age)} ({updated:%Y-%m-%d %H:%M:%S} UTC, wall clock)"
+        if age is not None
+        else "no change recorded yet"
+    )
     sid = (session or {}).get("session_id", "?")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -139,7 +150,7 @@ def health(
     if age is None or age > limit:
         return Health(
             HealthState.STALE,
-            f"Stale: {when}, while session {sid} says it is running. The run may have stopped (a Colab disconnect?): re-run the coordinator notebook to resume it{', or check the mirror' if src.is_mirror else ''}.",
+            f"Stale: {when}, while session {sid} says it is running (a live run changes something at least every {_span(limit)}). The run may have stopped (a Colab disconnect?): re-run the coordinator notebook to resume it{', or check the mirror' if src.is_mirror else ''}.",
             updated,
             src.is_mirror,
             [],

@@ -58,6 +58,7 @@ class Dashboard:
         self._lock = threading.Lock()
         self._box = None
         self._header_w = None
+        self._workspace_w = None
 
     # -- what subclasses provide
     def panel_specs(self) -> list[tuple[str, str, str]]:
@@ -69,24 +70,34 @@ class Dashboard:
 
     # -- refreshing
     def refresh(self) -> dict[str, Any]:
-        """Read the workspace and update every panel; returns what it did (for tests and benchmarks)."""
+        """Read the workspace and update every panel; returns what it did (for tests and benchmarks).
+
+        Never raises: a failure to read the folder turns the banner into an error that says what
+        broke (the panels keep what they showed), and a panel that fails to draw shows its error
+        in its place while the others are drawn."""
         with self._lock:
             sw = stopwatch()
             checked = _clock()
+            redrawn: list[str] = []
             try:
                 src = dd.Source(self.workspace)
                 summary, contents = self.collect(src)
                 h = dd.health(src, refresh_seconds=self.refresh_seconds or 30, stale_after_s=self.stale_after_s)
-                redrawn = [p.key for p in self.panels if p.update(contents[p.key], checked)]
-                self.error = None
+                failed = []
+                for p in self.panels:
+                    if p.update(contents[p.key], checked):
+                        redrawn.append(p.key)
+                    if p.error:
+                        failed.append(f"{p.title}: {p.error}")
                 self.health = h
+                self.error = "; ".join(failed) if failed else None
                 self.header = self._header(h, summary, checked)
             except Exception as e:  # a refresh never kills the loop; the banner says what broke
                 self.error = f"{type(e).__name__}: {e}"
+                self.health = None
                 self.header = self._header(
                     None, f"<pre style='font-size:11px'>{html.escape(traceback.format_exc(limit=4))}</pre>", checked
                 )
-                redrawn = []
             if self._header_w is not None:
                 self._header_w.value = self.header
                 self.update_controls()
@@ -95,16 +106,29 @@ class Dashboard:
             return {"seconds": self.last_refresh_s, "redrawn": redrawn, "error": self.error}
 
     def _header(self, h: dd.Health | None, summary: str, checked: str) -> str:
-        state, message = ("error", f"Refresh failed: {self.error}") if h is None else (h.state, h.message)
+        if h is None:
+            state, message = "error", f"Refresh failed: {self.error}"
+        elif self.error:  # the folder was read, a panel could not be drawn
+            state, message = "error", f"{h.message} A panel failed — {self.error}"
+        else:
+            state, message = h.state, h.message
         icon, bg = BANNER[state]
         where = "mirror" if h is not None and h.is_mirror else "workspace"
         every = f"refreshes every {self.refresh_seconds:g} s" if self.refresh_seconds > 0 else "rendered once"
         return (
             f"<div style='font-size:18px;font-weight:700'>{html.escape(self.title)}</div>"
-            f"<div style='color:#555;font-size:12px'>{where}: <code>{html.escape(self.workspace)}</code> · {every} · checked {checked}</div>"
+            f"<div style='color:#555;font-size:12px'>{where}: <code>{html.escape(self.workspace)}</code> · {every} · checked {checked} (wall clock)</div>"
             f"<div data-state='{state}' style='background:{bg};padding:6px 10px;margin:6px 0;border-radius:4px;font-size:13px'>{icon} <b>{state.upper()}</b> — {html.escape(message)}</div>"
             f"<div style='font-size:13px'>{summary}</div>"
         )
+
+    def choose(self, workspace: str) -> None:
+        """Point the dashboard at another workspace or mirror folder (the workspace box does
+        this) and refresh at once."""
+        self.workspace = str(workspace)
+        for p in self.panels:
+            p.signature = None  # everything is redrawn from the new folder
+        self.refresh()
 
     # -- widgets and the thread
     def widget(self):
@@ -112,8 +136,18 @@ class Dashboard:
 
         if self._box is None:
             self._header_w = w.HTML(value=self.header)
+            box = w.Text(
+                value=self.workspace,
+                description="workspace",
+                placeholder="the run's workspace or its mirror folder",
+                continuous_update=False,  # the value changes on Enter or leaving the box
+                layout=w.Layout(width="90%"),
+            )
+            box.observe(lambda change: self.choose(change["new"]) if change["new"] else None, names="value")
+            self._workspace_w = box
             self._box = w.VBox(
-                [self._header_w, *self.controls(), *[p.widget() for p in self.panels]], layout=w.Layout(width="100%")
+                [self._header_w, box, *self.controls(), *[p.widget() for p in self.panels]],
+                layout=w.Layout(width="100%"),
             )
             self.update_controls()
         return self._box
@@ -162,13 +196,14 @@ class Dashboard:
         if self.refresh_seconds <= 0:
             self.refresh()
             display(HTML(self.header))
-            for p in self.panels:
-                if p.kind == "figure":
+            for p in self.panels:  # a panel that failed (or was never drawn) says so in its place
+                if p.kind == "figure" and isinstance(p.value, bytes) and p.value:
                     display(HTML(p.title_html()))
                     display(Image(data=p.value, format="png"))
                     display(HTML(p.caption(p.updated)))
                 else:
-                    display(HTML(p.title_html() + str(p.value or "") + p.caption(p.updated)))
+                    body = "" if p.kind == "figure" else str(p.value or "")
+                    display(HTML(p.title_html() + body + p.caption(p.updated)))
             return self
         self.widget()
         self.refresh()  # the first rendering before display: every widget has its value when shown

@@ -119,27 +119,40 @@ class Panel:
         self.signature: str | None = None
         self.updated: str | None = None
         self.value: bytes | str | None = None
+        self.error: str | None = None  # why the last redraw failed
         self._w: dict[str, Any] | None = None
 
     def update(self, content: Content, checked: str) -> bool:
-        """Redraw if the data changed; True if it did."""
+        """Redraw if the data changed; True if it did. A figure that fails to draw leaves the
+        panel saying why (``error``) instead of raising: the other panels still draw."""
         changed = content.signature != self.signature
         if changed:
-            if self.kind == "figure":
-                assert content.figure is not None, f"panel {self.key}: a figure panel needs a figure"
-                self.value = plots.png(content.figure())
-            else:
-                self.value = content.html
+            try:
+                if self.kind == "figure":
+                    assert content.figure is not None, f"panel {self.key}: a figure panel needs a figure"
+                    self.value = plots.png(content.figure())
+                else:
+                    self.value = content.html
+                self.error = None
+            except Exception as e:  # noqa: BLE001 -- shown in the panel and the banner
+                self.error = f"{type(e).__name__}: {e}"
+                self.value = b"" if self.kind == "figure" else ""
             self.signature, self.updated = content.signature, checked
         if self._w is not None:
             if changed:
                 self._w["body"].value = self.value
+                self._w["body"].layout.display = "none" if self.error else ""
             self._w["caption"].value = self.caption(checked)
         return changed
 
     def caption(self, checked: str | None) -> str:
         same = "" if self.updated == checked else f" (unchanged at {checked})"
-        return f"<div style='color:#777;font-size:11px;margin-bottom:10px'>updated {self.updated}{same}</div>"
+        failed = (
+            f"<div style='color:#c62828;font-size:12px'>❗ could not draw this panel: {html.escape(self.error)}</div>"
+            if self.error
+            else ""
+        )
+        return f"{failed}<div style='color:#777;font-size:11px;margin-bottom:10px'>updated {self.updated}{same} (wall clock)</div>"
 
     def title_html(self) -> str:
         return f"<div style='font-weight:600;font-size:14px;margin-top:8px'>{html.escape(self.title)}</div>"

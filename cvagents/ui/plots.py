@@ -19,7 +19,7 @@ matplotlib.use("Agg", force=False)  # a no-op in a notebook that already chose i
 import matplotlib.dates as mdates  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from cvagents.config import STAGES  # noqa: E402
 from cvagents.ui import dashboard_data as dd  # noqa: E402
@@ -56,32 +56,101 @@ def _figure(title: str, size: tuple[float, float] = SIZE, left: float = 0.09) ->
     return fig, ax
 
 
-def _empty(ax, text: str) -> None:
+def _empty(ax, text: str, *, shared_x: bool = False) -> None:
+    """Say what is missing in place of a chart. On an axes that shares its x axis with others
+    the x ticks are left alone: clearing them would clear every shared axes' date ticks."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#555")
-    ax.set_xticks([])
+    if not shared_x:
+        ax.set_xticks([])
     ax.set_yticks([])
 
 
+SIM_TIME = "simulated time (the run's clock, UTC)"
+
+
 def _time_axis(ax, times: pd.Series) -> None:
+    times = times.dropna()
+    if not len(times):
+        return
     if times.min() == times.max():  # one point: give the axis a span to place ticks in
         t = times.min()
         ax.set_xlim(t - pd.Timedelta(minutes=30), t + pd.Timedelta(minutes=30))
     loc = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.set_xlabel(SIM_TIME, fontsize=8)
 
 
-def _by_stage(ax, df: pd.DataFrame, col: str, stages: Sequence[str]) -> None:
-    """One line through every point in time order, markers coloured by stage."""
-    ax.plot(df["time"], df[col], color="#90a4ae", lw=1, zorder=1)
+def _by_stage(ax, df: pd.DataFrame, col: str, stages: Sequence[str], events: pd.DataFrame | None = None) -> None:
+    """One line per stage and version, in the stage's colour, labelled once per stage. A
+    deployment, promotion or rollback into a stage (``events``) ends its line: no line joins a
+    model's first stay in shadow to its return there after a rollback."""
     colors = stage_colors(stages)
-    for stage, part in df.groupby("stage", sort=False):
-        ax.scatter(part["time"], part[col], s=18, color=colors.get(str(stage), UNKNOWN_STAGE), label=stage, zorder=3)
+    changes: dict[str, list] = {}
+    if events is not None and len(events):
+        for t, stage in zip(events["time"], events["stage"]):
+            changes.setdefault(str(stage), []).append(t)
+    df = df.assign(_stay=[sum(t > c for c in changes.get(str(st), ())) for t, st in zip(df["time"], df["stage"])])
+    labelled: set[str] = set()
+    band = col == "ndcg_at_10" and "ci_low" in df and df["ci_low"].notna().any()
+    for (stage, _version, _stay), part in df.groupby(["stage", "version", "_stay"], sort=False, dropna=False):
+        color = colors.get(str(stage), UNKNOWN_STAGE)
+        if band:  # the 95% confidence band, per line
+            ax.fill_between(
+                part["time"],
+                part["ci_low"],
+                part["ci_high"],
+                color=color,
+                alpha=0.15,
+                label=None if labelled else "95% CI",
+            )
+        ax.plot(
+            part["time"],
+            part[col],
+            color=color,
+            lw=1.2,
+            marker="o",
+            ms=4,
+            label=None if str(stage) in labelled else str(stage),
+            zorder=3,
+        )
+        labelled.add(str(stage))
+
+
+EVENT_STYLE = {"promotion": ("#2e7d32", "-", "▲ promoted"), "rollback": ("#c62828", ":", "▼ rolled back")}
+
+
+def _events(ax, events: pd.DataFrame | None, label: bool) -> None:
+    """A vertical line at each promotion (solid green) and rollback (dotted red)."""
+    if events is None or not len(events):
+        return
+    seen = set()
+    for t, kind in zip(events["time"], events["kind"]):
+        if t is None or pd.isna(t) or kind not in EVENT_STYLE:
+            continue
+        color, ls, text = EVENT_STYLE[kind]
+        ax.axvline(
+            t, color=color, ls=ls, lw=1.1, alpha=0.8, zorder=2, label=text if label and kind not in seen else None
+        )
+        seen.add(kind)
+
+
+def _latency_scale(ax, values: pd.Series, threshold: float | None) -> None:
+    """Latency spans sub-millisecond P95s to a gate of tens of ms: a log axis with ticks at
+    1, 2, 5 × 10ⁿ labelled as plain numbers (0.2, 0.5, 1, …, 50) shows both."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    positive = values[values > 0]
+    if len(positive):
+        top = max(float(positive.max()), threshold or 0.0)
+        ax.set_ylim(float(positive.min()) / 1.6, top * 1.6)
 
 
 METRICS = (  # column, title, threshold key, gate label, y label
     ("ndcg_at_10", "NDCG@10 with its 95% confidence band", "ndcg_at_10_min", "gate ≥ {t} (CI lower bound)", "NDCG@10"),
-    ("latency_p95_ms", "Latency P95 (ms)", "latency_p95_ms_max", "gate < {t} ms", "P95 ms"),
+    ("latency_p95_ms", "Latency P95 (ms, log scale)", "latency_p95_ms_max", "gate < {t} ms", "P95 ms"),
     ("slo_compliance", "SLO compliance", "slo_compliance_min", "gate ≥ {t}", "SLO compliance"),
 )
 
@@ -95,59 +164,95 @@ def _metric_axes(
     ylabel: str,
     stages: Sequence[str],
     legend: bool = True,
+    events: pd.DataFrame | None = None,
+    shared_x: bool = False,
 ) -> bool:
-    """One metric over time on ``ax``: points coloured by stage, the CI band for NDCG, the gate
-    line. False when there is nothing to draw."""
+    """One metric over time on ``ax``: one line per stage, the CI band for NDCG, the gate line,
+    promotions and rollbacks. False when there is nothing to draw."""
     data = df.dropna(subset=[col]) if len(df) else df
     if not len(data):
-        _empty(ax, f"no {ylabel} measured yet")
+        _empty(ax, f"no {ylabel} measured yet", shared_x=shared_x)
         return False
-    if col == "ndcg_at_10" and data["ci_low"].notna().any():
-        ax.fill_between(data["time"], data["ci_low"], data["ci_high"], color="#1565c0", alpha=0.15, label="95% CI")
-    _by_stage(ax, data, col, stages)
+    _by_stage(ax, data, col, stages, events)
+    if col == "latency_p95_ms":
+        _latency_scale(ax, data[col], threshold)
+    _events(ax, _within(events, df), legend)
     if threshold is not None:
         ax.axhline(threshold, color="#c62828", ls="--", lw=1.2, label=gate_label)
     ax.set_ylabel(ylabel, fontsize=8)
-    _time_axis(ax, data["time"])
+    if not shared_x:
+        _time_axis(ax, data["time"])
     if legend:
-        ax.legend(fontsize=7, loc="best", ncols=2)
+        ax.legend(fontsize=7, loc="lower left", ncols=3)
     return True
 
 
-def _metric_figure(df: pd.DataFrame, which: int, thr: dict, stages: Sequence[str]) -> Figure:
+def _metric_figure(
+    df: pd.DataFrame, which: int, thr: dict, stages: Sequence[str], events: pd.DataFrame | None
+) -> Figure:
     col, title, key, gate, ylabel = METRICS[which]
-    fig, ax = _figure(title)
-    _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, stages)
+    fig, ax = _figure(title, (7.5, 3.1))
+    fig.subplots_adjust(bottom=0.75 / 3.1)
+    _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, stages, events=events)
     return fig
 
 
-# ``stages``: the run's stage plan, in order (``execution_data(...)["stages"]``), for the colours
+def _within(events: pd.DataFrame | None, df: pd.DataFrame) -> pd.DataFrame | None:
+    """The promotions and rollbacks since the first measurement shown (one long before it
+    would squeeze the points into a corner; one after the last is news, and is kept)."""
+    if events is None or not len(events) or not len(df) or df["time"].isna().all():
+        return None
+    return events[events["time"] >= df["time"].min()]
 
 
-def ndcg_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
-    return _metric_figure(df, 0, thr, stages)
+# ``stages``: the run's stage plan, in order (``execution_data(...)["stages"]``), for the colours;
+# ``events``: promotions and rollbacks (``execution_data(...)["events"]``), marked on the charts
 
 
-def latency_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
-    return _metric_figure(df, 1, thr, stages)
+def ndcg_figure(
+    df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES, events: pd.DataFrame | None = None
+) -> Figure:
+    return _metric_figure(df, 0, thr, stages, events)
 
 
-def slo_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
-    return _metric_figure(df, 2, thr, stages)
+def latency_figure(
+    df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES, events: pd.DataFrame | None = None
+) -> Figure:
+    return _metric_figure(df, 1, thr, stages, events)
 
 
-def metrics_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) -> Figure:
-    """The three metrics one above the other on one time axis (what the live dashboard shows:
-    one figure costs about half of three)."""
-    fig = Figure(figsize=(7.5, 6.6), dpi=DPI)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.07, hspace=0.32)
+def slo_figure(
+    df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES, events: pd.DataFrame | None = None
+) -> Figure:
+    return _metric_figure(df, 2, thr, stages, events)
+
+
+def metrics_figure(
+    df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES, events: pd.DataFrame | None = None
+) -> Figure:
+    """The three metrics one above the other on one (simulated) time axis (what the live
+    dashboard shows: one figure costs about half of three). Any of them may have nothing yet
+    (an evaluation before any traffic replay): that chart says so, the others still draw."""
+    fig = Figure(figsize=(7.5, 6.9), dpi=DPI)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.1, hspace=0.32)
     axes = fig.subplots(3, 1, sharex=True)
     for ax, (col, title, key, gate, ylabel) in zip(axes, METRICS):
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
         ax.set_title(title, fontsize=9, loc="left", pad=3)
-        _metric_axes(ax, df, col, thr.get(key), gate.format(t=thr.get(key)), ylabel, stages, legend=col == "ndcg_at_10")
-        if col != "ndcg_at_10" and thr.get(key) is not None and ax.lines:  # the gate, named at its line
+        drawn = _metric_axes(
+            ax,
+            df,
+            col,
+            thr.get(key),
+            gate.format(t=thr.get(key)),
+            ylabel,
+            stages,
+            legend=col == "ndcg_at_10",
+            events=events,
+            shared_x=True,
+        )
+        if drawn and col != "ndcg_at_10" and thr.get(key) is not None:  # the gate, named at its line
             below = key.endswith("_max")  # a ceiling: name it under the line, a floor above it
             ax.annotate(
                 gate.format(t=thr[key]),
@@ -160,6 +265,10 @@ def metrics_figure(df: pd.DataFrame, thr: dict, stages: Sequence[str] = STAGES) 
                 fontsize=7,
                 color="#c62828",
             )
+    if len(df) and df["time"].notna().any():
+        _time_axis(axes[-1], df["time"])
+    else:
+        axes[-1].set_xticks([])
     return fig
 
 
@@ -223,7 +332,7 @@ def participation_figure(part: pd.DataFrame) -> Figure:
         fontsize=7,
         rotation=30 if part.shape[1] > 6 else 0,
     )
-    ax.set_xlabel("meeting (green ✓ spoke, red ✗ absent)", fontsize=8)
+    ax.set_xlabel("meeting, by its simulated time (green ✓ spoke, red ✗ absent)", fontsize=8)
     ax.grid(False)
     return fig
 
@@ -246,9 +355,9 @@ def workspace_figures(src: dd.Source, planning: dict | None = None, execution: d
     e = execution if execution is not None else dd.execution_data(src)
     stages = e.get("stages") or src.stages
     return {  # one file per metric, for reports
-        "ndcg_at_10": ndcg_figure(e["metrics"], e["thresholds"], stages),
-        "latency_p95": latency_figure(e["metrics"], e["thresholds"], stages),
-        "slo_compliance": slo_figure(e["metrics"], e["thresholds"], stages),
+        "ndcg_at_10": ndcg_figure(e["metrics"], e["thresholds"], stages, e.get("events")),
+        "latency_p95": latency_figure(e["metrics"], e["thresholds"], stages, e.get("events")),
+        "slo_compliance": slo_figure(e["metrics"], e["thresholds"], stages, e.get("events")),
         "tool_executions": executions_figure(e["per_heartbeat"]),
         "tokens_by_agent": tokens_figure(p["tokens"], p["tokens_scope"]),
         "participation": participation_figure(p["participation"]),

@@ -30,6 +30,7 @@ from cvagents.workspace import DESCRIPTOR as _DESCRIPTOR
 from cvagents.workspace import META_DIR, Workspace, WorkspaceError
 
 MANIFEST = "MANIFEST.json"
+SIM_TIME = "time (simulated)"  # a table column holding the run's clock (meetings, heartbeats, decisions)
 DESCRIPTOR = f"{META_DIR}/{_DESCRIPTOR}"
 
 
@@ -100,6 +101,23 @@ def _read_manifest(path: Path) -> tuple[dict | None, dict[str, set[str]]]:
         folder, _, name = rel.rpartition("/")
         listed.setdefault(folder, set()).add(name)
     return manifest, listed
+
+
+WORKSPACE_ENV = "CVAGENTS_WORKSPACE"
+
+
+def choose_workspace(workspace: str | os.PathLike | None, default: str | os.PathLike) -> str:
+    """The folder a monitor notebook reads: its ``workspace`` parameter when set, else
+    ``?workspace=<folder>`` in the page's address (Voilà puts it in ``$QUERY_STRING``), else
+    ``$CVAGENTS_WORKSPACE``, else ``default``."""
+    if workspace:
+        return str(workspace)
+    from urllib.parse import parse_qs
+
+    query = parse_qs(os.environ.get("QUERY_STRING", "")).get("workspace")
+    if query and query[0]:
+        return query[0]
+    return os.environ.get(WORKSPACE_ENV) or str(default)
 
 
 @cache

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from test_dashboard_workspace import ipywidgets7_env, ipywidgets7_overlay
@@ -113,7 +114,31 @@ VARIANTS = ("8", "7.7")
 
 
 @pytest.fixture(scope="module")
-def pages(run_ws, tmp_path_factory):
+def states(run_ws, tmp_path_factory) -> dict[str, Path]:
+    """The workspaces between two steps of the run (tests/monitor_states.py)."""
+    from monitor_states import STATES, make_state
+
+    base = tmp_path_factory.mktemp("browser_states")
+    return {name: make_state(run_ws, base / name, name) for name in STATES}
+
+
+def banner_state(page) -> str:
+    return page.evaluate("() => (document.querySelector('[data-state]') || {dataset: {}}).dataset.state || ''")
+
+
+def wait_figures(page, n: int = 2) -> None:
+    try:
+        page.wait_for_function(
+            f"() => [...document.images].filter(i => i.complete && i.naturalWidth > 400).length >= {n}",
+            timeout=30_000,
+        )
+    except Exception:
+        images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.complete, i.src.slice(0, 30)])")
+        pytest.fail(f"the figures did not load: {images}\nconsole errors: {page.errors[-5:]}")
+
+
+@pytest.fixture(scope="module")
+def pages(run_ws, states, tmp_path_factory):
     """Both variants served and opened at once (their kernels run side by side): widgets ->
     (page, workspace, folder). The browser and servers stop after the module."""
     from playwright.sync_api import sync_playwright
@@ -145,6 +170,15 @@ def pages(run_ws, tmp_path_factory):
                 page.on("console", lambda m, page=page: page.errors.append(m.text) if m.type == "error" else None)
                 page.goto(url, timeout=90_000)  # the kernel runs the notebook after the page loads
                 out[widgets] = (page, ws, tmp)
+            # the same notebook with no workspace parameter, told its folder by the page's address
+            tmp = tmp_path_factory.mktemp("browser_query")
+            proc, url, _log = serve(ROOT / "notebooks" / "monitor_execution.ipynb", {"refresh_seconds": 1}, tmp)
+            servers.append(proc)
+            page = browser.new_page(viewport={"width": 1280, "height": 2400})
+            page.errors = []
+            page.on("console", lambda m, page=page: page.errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{url}?workspace={quote(str(states['failed']))}", timeout=90_000)
+            out["query"] = (page, states["failed"], tmp)
             yield out
         finally:
             browser.close()
@@ -157,8 +191,24 @@ def pages(run_ws, tmp_path_factory):
                     proc.kill()
 
 
+def test_voila_takes_the_workspace_from_the_address(pages):
+    """``voila notebooks/monitor_execution.ipynb`` then ``http://…/?workspace=<folder>``."""
+    page, ws, tmp = pages["query"]
+    page.bring_to_front()
+    try:
+        page.wait_for_function(
+            "(f) => document.body.innerText.includes('workspace: ' + f)", arg=str(ws), timeout=120_000
+        )
+    except Exception:
+        pytest.fail(
+            f"the page did not read ?workspace=:\n{page.inner_text('body')[-2000:]}\n{(tmp / 'voila.log').read_text()[-2000:]}"
+        )
+    wait_figures(page)
+    assert "the traffic replay crashed" in page.inner_text("body") and banner_state(page) != "error"
+
+
 @pytest.mark.parametrize("widgets", VARIANTS)
-def test_execution_monitor_in_chromium(widgets, pages):
+def test_execution_monitor_in_chromium(widgets, pages, states):
     if widgets not in pages:
         pytest.skip("ipywidgets 7.7.1 could not be installed with pip --target")
     page, ws, tmp = pages[widgets]
@@ -181,13 +231,7 @@ def test_execution_monitor_in_chromium(widgets, pages):
     assert fmt(metrics["latest"]["ndcg_at_10"]) in body
     assert state["current"]["version"] in body and state["current"]["stage"] in body
     assert f"{succeeded} succeeded" in body and "FINISHED" in body
-    try:
-        page.wait_for_function(
-            "() => [...document.images].filter(i => i.naturalWidth > 400).length >= 2", timeout=30_000
-        )
-    except Exception:
-        images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.complete, i.src.slice(0, 30)])")
-        pytest.fail(f"the figures did not load: {images}\nconsole errors: {page.errors[-5:]}")
+    wait_figures(page)
 
     add_evaluation(ws, 0.7777)  # the run measures again while the page is open
     try:
@@ -201,6 +245,40 @@ def test_execution_monitor_in_chromium(widgets, pages):
     page.screenshot(path=str(shot), full_page=True)
     keep(shot)
     assert shot.stat().st_size > 20_000
+
+    # the states between steps, chosen in the workspace box (Enter), as a person would
+    box = page.locator(".widget-text input").first
+    for name, expected in (
+        ("evaluated", ("live", "stale")),
+        ("failed", ("live", "stale")),
+        ("deployed", ("live", "stale")),
+        ("rolled_back", ("finished",)),
+        ("empty", ("empty",)),
+    ):
+        folder = str(states[name])
+        box.fill(folder)
+        box.press("Enter")
+        try:
+            page.wait_for_function(
+                "(f) => document.body.innerText.includes('workspace: ' + f)", arg=folder, timeout=30_000
+            )
+        except Exception:
+            pytest.fail(f"the monitor did not switch to {name}:\n{page.inner_text('body')[:1500]}\n{page.errors[-5:]}")
+        wait_figures(page)
+        must = {"failed": "the traffic replay crashed", "rolled_back": "rolled_back"}.get(name)
+        if name == "evaluated":  # the state whose metrics figure used to raise IndexError
+            must = fmt(json.loads((states[name] / "runs/report/metrics.json").read_text())["latest"]["ndcg_at_10"])
+        if must:  # the panels' widgets may reach the page a moment after the header's
+            try:
+                page.wait_for_function("(t) => document.body.innerText.includes(t)", arg=must, timeout=30_000)
+            except Exception:
+                pytest.fail(f"{name}: {must!r} not on the page:\n{page.inner_text('body')[:3000]}")
+        body = page.inner_text("body")
+        assert banner_state(page) in expected and "could not draw" not in body, (name, body[:1500])
+        if name == "evaluated":
+            shot = tmp / f"monitor_execution_evaluated_ipywidgets{widgets}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            keep(shot)
     assert not [e for e in page.errors if "is not registered" in e or ("Error" in e and "widget" in e.lower())], (
         page.errors
     )

@@ -78,7 +78,9 @@ def test_execution_counts_metrics_and_deployments_match_the_run(run_ws):
     for stage, live in state["stages"].items():
         assert deployed[stage] == (live["version"] if live else "—")
     assert list(e["gates"]["gate"]) == [g["gate"] for g in state["current"]["gates"]]
-    assert e["deploy_log"] and "deploy_model stage=shadow" in e["deploy_log"][0]
+    newest_log = sorted((run_ws / "reports/execution").glob("deployments_*.log"))[-1]  # one per simulated day
+    assert e["deploy_log"] and e["deploy_log"] == newest_log.read_text().splitlines()[-10:]
+    assert "deploy_model stage=" in e["deploy_log"][0]
     assert e["thresholds"]["ndcg_at_10_min"] == 0.72
 
 

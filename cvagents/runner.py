@@ -87,7 +87,7 @@ def run_system(
     # one run per workspace, from before its session exists to its end; the keys out of the
     # environment before any agent or script starts
     with WorkspaceLock(root), keep_keys_in_memory([*STANDARD_KEY_NAMES, *own_names]):
-        keys = KeyStore(dotenv_path=settings.project_root / ".env")
+        keys = KeyStore(dotenv_path=settings.dotenv_path)
         if start is None:  # a new session begins where the workspace's last one ended, if that is later than now
             from cvagents.durability.session import simulated_end
             from cvagents.workspace import Workspace
@@ -225,7 +225,7 @@ def provider_factory(
     default a key store over the environment, a ``.env`` in the project root and Colab
     Secrets); retries wait on ``stop`` so Ctrl-C ends them at once."""
     m = settings.meeting
-    store = keys if keys is not None else KeyStore(dotenv_path=settings.project_root / ".env")
+    store = keys if keys is not None else KeyStore(dotenv_path=settings.dotenv_path)
     offline = OfflineProvider()
     sleep: Callable[[float], None] | None = None
     if stop is not None:

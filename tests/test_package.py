@@ -11,6 +11,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,31 @@ def test_a_workspace_gets_the_handoff_docs_from_the_package_when_the_project_has
     ws = Workspace.from_config(tmp_path / "ws", CoordinationConfig()).create(proj)
     for name in HANDOFF_DOCS:
         assert (ws.handoff_dir / name).read_bytes() == (DEFAULTS / "reports/handoff" / name).read_bytes()
+
+
+def test_requirements_txt_is_pyproject_s_dependency_list():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert [line for line in lines if line] == deps
+
+
+def test_every_runtime_dependency_is_imported_by_the_package():
+    """Declared and never imported is dropped (or made an extra): each dependency's module appears
+    in an import line of cvagents/."""
+    modules = {"pyyaml": "yaml", "python-dotenv": "dotenv", "google-genai": "google.genai"}
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    source = "\n".join(p.read_text() for p in (ROOT / "cvagents").rglob("*.py"))
+    unused = []
+    for dep in deps:
+        name = dep.split(">")[0].split("<")[0].split("=")[0].strip()
+        module = modules.get(name, name.replace("-", "_"))
+        pkg, _, sub = module.partition(".")
+        forms = [f"import {module}", f"from {module} import", f"from {module}."]
+        if sub:
+            forms.append(f"from {pkg} import {sub}")
+        if not any(f in source for f in forms):
+            unused.append(dep)
+    assert not unused, f"declared in pyproject.toml, imported nowhere in cvagents/: {unused}"
 
 
 # --------------------------------------------------------------------------- a real install

@@ -15,7 +15,7 @@ $(PY):
 # The package and its runtime dependencies (pyproject.toml). torch only when none is importable,
 # so Colab's own CUDA build is left alone.
 $(DEMO_STAMP): pyproject.toml setup.py | $(PY)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e .
 	touch $(DEMO_STAMP)
 

@@ -26,6 +26,29 @@ from cvagents.clock import stopwatch  # noqa: E402
 
 SETUP_TARGET_S, RUN_TARGET_S = 300.0, 180.0
 RUN_MARK = "/bin/cvagents run "  # make echoes each command before it runs it
+#: the steps of `make demo`, by the command make echoes as it starts each (first match)
+STEPS = [
+    ("venv", "-m venv "),
+    ("torch", "pip install torch"),
+    ("pip install -e .", "pip install -e ."),
+    ("run V1", RUN_MARK),
+    ("submit V2 (trains it)", "/bin/cvagents submit "),
+    ("run V2", RUN_MARK),
+    ("status", "/bin/cvagents status "),
+]
+
+
+def steps(lines: list[tuple[float, str]], end: float) -> list[tuple[str, float]]:
+    """How long each of ``STEPS`` took, from make's timestamped output."""
+    starts: list[tuple[str, float]] = []
+    at = 0
+    for name, mark in STEPS:  # in order; a step make did not echo (torch already there) is left out
+        found = next((j for j in range(at, len(lines)) if mark in lines[j][1]), None)
+        if found is not None:
+            starts.append((name, lines[found][0]))
+            at = found + 1
+    bounds = [t for _, t in starts[1:]] + [end]
+    return [(name, b - t) for (name, t), b in zip(starts, bounds)]
 
 
 def user_env() -> dict[str, str]:
@@ -50,6 +73,8 @@ def main() -> int:
         print(f"clone: {clone} at {head.stdout.strip()[:90]}")
         sw = stopwatch()
         setup_s: float | None = None
+        lines: list[tuple[float, str]] = []
+        load_before = os.getloadavg()[0]
         log = (tmp / "make_demo.log").open("w")
         with subprocess.Popen(
             ["make", "demo"],
@@ -64,6 +89,7 @@ def main() -> int:
             for line in p.stdout:
                 t = sw.elapsed()
                 log.write(f"{t:8.2f} {line}")
+                lines.append((t, line))
                 if setup_s is None and RUN_MARK in line:
                     setup_s = t
         total = sw.elapsed()
@@ -75,10 +101,13 @@ def main() -> int:
         run_s = total - setup_s
         site = next((clone / ".venv" / "lib").glob("python*/site-packages"))
         size_mb = sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
-        print("status (the demo's last lines):\n" + "\n".join("  " + line[9:] for line in tail[-8:]))
+        status = [line.rstrip() for _, line in lines if line.startswith(("🚦 Stages", "🏆 Champion", "   candidate"))]
+        print("the demo's end (cvagents status):\n" + "\n".join("  " + line[:150] for line in status[-3:]))
+        for name, seconds in steps(lines, total):
+            print(f"  {name:<24} {seconds:7.1f} s")
         print(f"set-up: {setup_s:.1f} s (venv, torch, `pip install -e .`: {size_mb:.0f} MB in site-packages)")
         print(f"run:    {run_s:.1f} s (two `cvagents run`, `submit --demo degraded`, `status`)")
-        print(f"total:  {total:.1f} s")
+        print(f"total:  {total:.1f} s; load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
         ok = setup_s < SETUP_TARGET_S and run_s < RUN_TARGET_S
         print(f"target: set-up < {SETUP_TARGET_S:.0f} s, run < {RUN_TARGET_S:.0f} s -> {'PASS' if ok else 'FAIL'}")
         return 0 if ok else 1

@@ -1,48 +1,57 @@
-# make demo: set up .venv and tell the V1 -> V2 story on the offline provider (README, "What the demo did").
-# make test: set up .venv and run the test suite.
+# make demo: set up .venv with what the demo needs and tell the V1 -> V2 story on the offline provider (README, "What the demo did").
+# make test: also install the test tools and every extra (requirements-dev.txt), then run the test suite.
 # make lint: ruff (lint + format check) and mypy, as CI runs them before the tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 DEMO_WS ?= workspace/demo
 
-.PHONY: demo test lint format install bench clean
+.PHONY: demo test lint format install install-demo bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -r requirements-dev.txt -e .
-	touch $(STAMP)
+# The package and its runtime dependencies (pyproject.toml). torch only when none is importable,
+# so Colab's own CUDA build is left alone.
+$(DEMO_STAMP): pyproject.toml setup.py | $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e .
+	touch $(DEMO_STAMP)
 
-install: $(STAMP)
+# Every extra (notebooks, mlflow, examples) and the test and lint tools.
+$(TEST_STAMP): $(DEMO_STAMP) requirements-dev.txt
+	$(PY) -m pip install -r requirements-dev.txt
+	touch $(TEST_STAMP)
+
+install-demo: $(DEMO_STAMP)
+install: $(TEST_STAMP)
 
 # V1 needs one meeting per stage, plus one: training it eats the first meeting's simulated time
 # (at --time-scale 600, 18 s are 3 hours), so shadow's evidence comes in the second meeting.
 # V2 needs one meeting to be thrown back at shadow and one to report it and watch production.
 DEMO_V1_MEETINGS ?= 6
 DEMO_V2_MEETINGS ?= 2
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	rm -rf $(DEMO_WS)
 	$(VENV)/bin/cvagents run --provider offline --meetings $(DEMO_V1_MEETINGS) --time-scale 600 --workspace $(DEMO_WS)
 	$(VENV)/bin/cvagents submit --workspace $(DEMO_WS) --demo degraded
 	$(VENV)/bin/cvagents run --provider offline --meetings $(DEMO_V2_MEETINGS) --time-scale 600 --workspace $(DEMO_WS)
 	$(VENV)/bin/cvagents status --workspace $(DEMO_WS)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check cvagents tests benchmarks sync examples
 	$(VENV)/bin/ruff format --check cvagents tests benchmarks sync examples
 	$(VENV)/bin/mypy
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix cvagents tests benchmarks sync examples
 	$(VENV)/bin/ruff format cvagents tests benchmarks sync examples
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	@failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "over target:$$failed"; exit 1; fi
 

@@ -182,6 +182,19 @@ def cmd_submit(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    from cvagents.config.project import Written, init_project
+
+    done = init_project(Path(args.folder), force=args.force)
+    for path, what in done:
+        print(f"{what:<8} {path}" + ("  (yours differs; --force replaces it)" if what == Written.KEPT else ""))
+    print(
+        f"edit them: a run started in {args.folder} (or given --project-root {args.folder}) uses them",
+        file=sys.stderr,
+    )
+    return 0
+
+
 class SubmitUsageError(CVAgentsError):
     """``cvagents submit`` given both or neither of PATH and --demo."""
 
@@ -201,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print the result as one JSON document (default: text)")
 
     def configs(sp):
-        sp.add_argument("--project-root", help="folder holding configs/ and prompts/ (default: this checkout)")
+        sp.add_argument(
+            "--project-root",
+            help="folder holding configs/ and prompts/ (default: the current folder's, else this checkout's, else the packaged defaults; see `cvagents init`)",
+        )
         sp.add_argument("--meeting-config", help="path to meeting.yaml (default: configs/meeting.yaml)")
         sp.add_argument("--coordination-config", help="path to autonomous_coordination.yaml")
 
@@ -351,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--by", help="who submits (default: the login name)")
     as_json(sb)
     sb.set_defaults(fn=cmd_submit)
+
+    i = sub.add_parser(
+        "init",
+        help="write editable copies of the default configs/ and prompts/ into a folder",
+        description="Copy the configuration shipped in the package (configs/meeting.yaml, configs/autonomous_coordination.yaml, prompts/) into FOLDER, one line per file. A file already there is kept unless --force. A run started in FOLDER (or given --project-root FOLDER) uses these copies.",
+    )
+    i.add_argument(
+        "folder", nargs="?", default=".", metavar="FOLDER", help="where to write (default: the current folder)"
+    )
+    i.add_argument("--force", action="store_true", help="replace files that differ from the defaults")
+    i.set_defaults(fn=cmd_init)
     return p
 
 

@@ -101,7 +101,7 @@ def run_system(
         from cvagents.durability.session import session_to_continue, simulated_end
         from cvagents.workspace import Workspace
 
-        keys = KeyStore(dotenv_path=settings.project_root / ".env")
+        keys = KeyStore(dotenv_path=settings.dotenv_path)
         sessions_dir = Workspace.from_config(root, settings.coordination).sessions_dir
         restored_session = None
         if resume_from:
@@ -269,7 +269,7 @@ def provider_factory(
     default a key store over the environment, a ``.env`` in the project root and Colab
     Secrets); retries wait on ``stop`` so Ctrl-C ends them at once."""
     m = settings.meeting
-    store = keys if keys is not None else KeyStore(dotenv_path=settings.project_root / ".env")
+    store = keys if keys is not None else KeyStore(dotenv_path=settings.dotenv_path)
     offline = OfflineProvider()
     sleep: Callable[[float], None] | None = None
     if stop is not None:

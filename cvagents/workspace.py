@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cvagents.config import CoordinationConfig, WorkspaceLayout, default_project_root
+from cvagents.config import CoordinationConfig, WorkspaceLayout, default_project_root, packaged_defaults
 from cvagents.durability.atomic import atomic_write_text
 from cvagents.errors import CVAgentsError
 
@@ -195,16 +195,22 @@ class Workspace:
         return self
 
     def ship_handoff_docs(self, project_root: Path | None = None) -> None:
-        """The handoff folder's README and template, from the project (never overwriting)."""
-        src = Path(project_root or default_project_root()) / "reports" / "handoff"
+        """The handoff folder's README and template (never overwriting): the project's own
+        ``reports/handoff/`` copy when it has one, else the one shipped in the package."""
+        folders = [Path(project_root or default_project_root()), packaged_defaults()]
         for name in HANDOFF_DOCS:
             dst = self.handoff_dir / name
-            if not dst.exists():
-                if (src / name).is_file():
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src / name, dst)
-                else:
-                    logging.getLogger(__name__).warning("handoff doc %s not found in %s", name, src)
+            if dst.exists():
+                continue
+            src = next(
+                (f / "reports" / "handoff" / name for f in folders if (f / "reports" / "handoff" / name).is_file()),
+                None,
+            )
+            if src is None:
+                logging.getLogger(__name__).warning("handoff doc %s not found in %s", name, folders[-1])
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
 
     def write_descriptor(self) -> None:
         """``meta/workspace.json``: the effective coordination config (rewritten only when it

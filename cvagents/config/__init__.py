@@ -56,6 +56,7 @@ from cvagents.config.meeting import (
     Price,
     ProviderName,
 )
+from cvagents.config.project import default_project_root, packaged_defaults
 from cvagents.errors import CVAgentsError
 
 __all__ = [
@@ -97,6 +98,7 @@ __all__ = [
     "default_project_root",
     "load_coordination_config",
     "load_meeting_config",
+    "packaged_defaults",
     "valid_session_id",
     "workspace_relative",
 ]
@@ -293,15 +295,17 @@ def check_run_options(*, meetings: int | None = None, time_scale: float = 1.0) -
 
 
 class Settings:
-    """Both configs, the project root they came from, and a hash of their contents."""
+    """Both configs, the project root they came from (``None``: ``default_project_root()``, the
+    current folder's project, else the checkout's, else the packaged defaults), and a hash of
+    their contents."""
 
     def __init__(
         self,
-        project_root: Path | str,
+        project_root: Path | str | None = None,
         meeting_path: Path | str | None = None,
         coordination_path: Path | str | None = None,
     ):
-        self.project_root = Path(project_root).resolve()
+        self.project_root = Path(project_root or default_project_root()).resolve()
         self.meeting_path = Path(meeting_path or self.project_root / "configs" / "meeting.yaml")
         self.coordination_path = Path(
             coordination_path or self.project_root / "configs" / "autonomous_coordination.yaml"
@@ -318,13 +322,15 @@ class Settings:
         p = Path(self.meeting.agents[agent].prompt)
         return p if p.is_absolute() else self.project_root / p
 
+    @property
+    def dotenv_path(self) -> Path:
+        """The ``.env`` file with API keys: the project's, or the current folder's when the run uses
+        the packaged defaults (never a file inside the installed package)."""
+        packaged = self.project_root == packaged_defaults().resolve()
+        return (Path.cwd() if packaged else self.project_root) / ".env"
+
     def config_hash(self) -> str:
         h = hashlib.sha256()
         for p in (self.meeting_path, self.coordination_path):
             h.update(p.read_bytes())
         return h.hexdigest()[:16]
-
-
-def default_project_root() -> Path:
-    """The checkout that holds ``configs/`` and ``prompts/`` (the package's parent folder)."""
-    return Path(__file__).resolve().parent.parent.parent

@@ -31,6 +31,7 @@ from cvagents.models.adapter import (
     close_adapter,
     open_adapter,
 )
+from cvagents.models.progress import progress
 
 
 def _rounded(x: float) -> float:
@@ -86,10 +87,11 @@ def _measure_latency(models: list[_Timed], texts: Sequence[str], k: int, warmup:
         m.passes = []
         for text in texts[:warmup]:
             _ranked(m.adapter, m.spec, [text], k)
-    for _ in range(passes):
+    for n in range(passes):
         for m in models:
             m.passes.append([])
-        for i, text in enumerate(texts):
+        desc = "evaluation: latency" + (f" (pass {n + 1}/{passes})" if passes > 1 else "")
+        for i, text in enumerate(progress(texts, desc, unit="query")):
             for m in models if i % 2 == 0 else models[::-1]:
                 m.time_one(text, k)
 

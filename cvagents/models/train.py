@@ -24,6 +24,7 @@ from cvagents.errors import CVAgentsError
 from cvagents.models import data
 from cvagents.models.dual_encoder import DualEncoder, save_checkpoint
 from cvagents.models.metrics import ndcg_at_k
+from cvagents.models.progress import progress
 
 MODEL_FILES = {"v1": "v1_production.pth", "degraded": "v1_degraded.pth"}
 #: ``cvagents submit --demo <variant>`` trains the variant into research/<file> and submits it
@@ -108,7 +109,7 @@ def train(variant: str = "v1", seed: int = 0, steps: int | None = None) -> tuple
         gen = torch.Generator().manual_seed(data.derive_seed(seed, f"batches:{variant}"))
         model.train()
         losses = []
-        for step in range(hp["steps"]):
+        for step in progress(range(hp["steps"]), f"training {variant}", unit="step"):
             for g in opt.param_groups:  # cosine decay
                 g["lr"] = hp["lr"] * 0.5 * (1 + math.cos(math.pi * step / hp["steps"]))
             idx = torch.randint(len(attrs), (hp["batch_size"],), generator=gen)

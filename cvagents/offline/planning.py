@@ -417,7 +417,14 @@ def plan(state: dict) -> dict:
 
 
 def _artifact_name(state: dict) -> str:
-    return (state["artifacts"]["model"] or "research/v1_production.pth").rsplit("/", 1)[-1]
+    """The file name of the version live in the current stage: the model whose sha256 it has (a
+    champion watched while no candidate is active is not the guide's model file), else the
+    artifact the snapshot names."""
+    sha = (state.get("current") or {}).get("sha256") or ""
+    models = state.get("models") or {}
+    known = [models.get("champion"), models.get("active"), *(models.get("candidates") or [])]
+    live = next((m["path"] for m in known if m and m.get("sha256") and sha.startswith(m["sha256"])), None)
+    return (live or state["artifacts"]["model"] or "research/v1_production.pth").rsplit("/", 1)[-1]
 
 
 def cross_pollination(state: dict) -> str:

@@ -51,6 +51,12 @@ def artifact_in(text: str) -> str | None:
     return next((p for p in _ARTIFACT.findall(text) if not p.endswith(".py")), None)
 
 
+# a script under research/ and its options; a value ends before the punctuation that ends a
+# sentence or a clause ("... --validation-set data/validation_set."), not at a dot inside it (1.5, x.pth)
+_VALUE = r"[^\s-][^\s,;]*?(?=[.,;:]?(?:\s|$))"
+_SCRIPT = re.compile(rf"(research/[\w./-]+\.py)((?:\s+--?[\w-]+(?:\s+{_VALUE})?)*)")
+
+
 def target_stage(text: str) -> str:
     """The stage a deployment goes to: the one named after "to (the)", else the last named."""
     after_to = [st for m in re.findall(r"\bto\s+(?:the\s+)?(\S+)", text, re.I) for st in stages_in(m)]
@@ -67,7 +73,7 @@ def choose_tool(action: str) -> tuple[str, dict] | None:
     text = action.lower()
     stages = stages_in(action)
     model_path = artifact_in(action)
-    script = re.search(r"(research/[\w./-]+\.py)((?:\s+--?[\w-]+(?:\s+[^\s-][^\s,;]*)?)*)", action)
+    script = _SCRIPT.search(action)
 
     def drill():
         return "run_rollback_drill", {"stage": stages[0] if stages else "shadow"}

@@ -33,6 +33,7 @@ from typing import Any
 
 from cvagents.clock import stopwatch
 from cvagents.models.adapter import ModelAdapter, answer_problem
+from cvagents.models.progress import progress
 
 Server = ModelAdapter
 
@@ -125,7 +126,8 @@ def replay(
     within = errors = 0
     overlap_sum, overlap_n = 0.0, 0
     ok_latencies: list[float] = []
-    for i, text in enumerate(stream):
+    desc = "traffic replay: " + ("shadow (mirrored)" if shadow else f"{weight:.0%} to the candidate")
+    for i, text in enumerate(progress(stream, desc, total=requests, unit="req")):
         p_ans = None
         if production is not None and (shadow or not to_candidate[i]):
             p_ans = _serve(production, text, k)

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cvagents.clock import Clock, ManualClock, stamp
+from cvagents.clock import Clock, ManualClock, sim_label, stamp
 from cvagents.config import Settings
 from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.durability.crashpoints import crashpoint
@@ -158,7 +158,12 @@ class Coordinator:
             now = self.clock.now()
             number = self.meetings_held + 1
             meeting_id = f"meeting_{stamp(now)}"
-            log.info("📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s)", number, meeting_id)
+            log.info(
+                "📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s: id = simulated start, %s)",
+                number,
+                meeting_id,
+                sim_label(now),
+            )
             state = self.state()
             earlier = self.progress.recent_summaries(self.settings.meeting.meeting.summaries_in_context)
             self.record(
@@ -212,7 +217,7 @@ class Coordinator:
             now = self.clock.now()
             p.heartbeats += 1
             hb_id = stamp(now)
-            log.info("💓 HEARTBEAT CYCLE #%d: %s", p.heartbeats, now.strftime("%Y-%m-%d %H:%M:%S"))
+            log.info("💓 HEARTBEAT CYCLE #%d: %s (simulated)", p.heartbeats, now.strftime("%Y-%m-%d %H:%M:%S"))
             self.record(
                 "heartbeat_started", {"heartbeat": p.heartbeats, "heartbeat_id": hb_id, "time": now.isoformat()}
             )

@@ -113,7 +113,7 @@ def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
 
 
 def format_status(s: dict[str, Any]) -> str:
-    out = [f"🕐 {s['time']}", "=" * 60]
+    out = [f"🕐 {s['time']} (wall clock; times in the log lines marked sim are simulated)", "=" * 60]
     out.append(f"📋 Meetings: {s['meetings']}")
     out.append(f"🔧 Tools: {s['tools_succeeded']} successful, {s['tools_failed']} failed")
     out.append(f"📦 Essential files: {'✅ Present' if s['essential_present'] else '❌ Missing'}")

@@ -25,10 +25,10 @@ def demo(tmp_path_factory):
             "3",
             "--time-scale",
             "600",
-            "--manual-clock",  # steps take no simulated time: how much fits in a phase never depends on machine load
             "--workspace",
             str(ws),
-        ],  # as `make demo`
+        ],  # as `make demo`: the accelerated clock runs fast only while it waits, so what fits in a
+        # phase does not depend on machine load
         capture_output=True,
         text=True,
         timeout=600,

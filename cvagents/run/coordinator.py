@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cvagents.clock import Clock, ManualClock, sim_label, stamp
+from cvagents.clock import Clock, ManualClock, stamp
 from cvagents.config import Settings
 from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.durability.crashpoints import crashpoint
@@ -159,10 +159,7 @@ class Coordinator:
             number = self.meetings_held + 1
             meeting_id = f"meeting_{stamp(now)}"
             log.info(
-                "📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s: id = simulated start, %s)",
-                number,
-                meeting_id,
-                sim_label(now),
+                "📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s = sim start)", number, meeting_id
             )
             state = self.state()
             earlier = self.progress.recent_summaries(self.settings.meeting.meeting.summaries_in_context)

@@ -175,3 +175,16 @@ def test_steps_longer_than_a_heartbeat_at_a_high_scale_still_run_every_planned_s
             due = max(planned, datetime.fromisoformat(r.data["time"]))
         elif r.kind in ("meeting_started", "heartbeat_started") and due is not None:
             assert datetime.fromisoformat(r.data["time"]) == due, r.kind
+
+
+def test_simulated_times_are_marked_beside_the_wall_clock(tmp_path):
+    result, recs, c = run(tmp_path, n_actions=2, meetings=2)
+    log = c.ws.log_file.read_text()
+    first = next(r.data for r in recs if r.kind == "meeting_started")
+    sim = datetime.fromisoformat(first["time"])
+    assert f"({first['meeting_id']} = sim start)" in log
+    assert f"HEARTBEAT CYCLE #1: {sim:%Y-%m-%d %H:%M:%S} (simulated)" in log
+    timing = next(line for line in log.splitlines() if "⏱ Timing" in line)
+    assert f"next meeting at sim {sim + timedelta(minutes=10):%H:%M:%S} (was sim " in timing
+    summary = (c.ws.planning_dir / f"summary_{first['meeting_id']}.md").read_text()
+    assert f"- Time: {sim:%Y-%m-%dT%H:%M:%S} (simulated; the meeting id is this start time)" in summary

@@ -110,6 +110,7 @@ def figures(ws: Path) -> dict[str, Any]:
     return {
         "sessions": [session_figures(s["dir"]) for s in found],
         "decisions": [f"{d.get('kind')}:{d.get('stage')}" for d in decisions.read(w)],
+        "rollbacks": [f"{d.get('stage')}: {d.get('reason')}" for d in decisions.read(w) if d.get("kind") == "rollback"],
         "final": live_versions(ws),
         "v2": {"status": v2.get("status"), "stage": v2.get("stage")},
     }
@@ -121,7 +122,13 @@ def compared(f: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(f))
     for s in out["sessions"]:
         s.pop("meeting_sim_minutes")
+    out.pop("rollbacks")  # their measured values vary; what was rolled back is in "decisions"
     return out
+
+
+def schedule_only(f: dict[str, Any]) -> list[Any]:
+    """What the clock decides: meetings, heartbeats and how they fall per meeting, per session."""
+    return [(s["meetings"], s["heartbeats"], s["heartbeats_per_meeting"]) for s in f["sessions"]]
 
 
 def brief(f: dict[str, Any]) -> str:
@@ -134,6 +141,7 @@ def brief(f: dict[str, Any]) -> str:
         f"decisions {dict(Counter(f['decisions']))}; tool calls "
         f"{sum(len(h) for s in f['sessions'] for p in s['tools'] for h in p)}; "
         f"meetings at sim minutes {a['meeting_sim_minutes']} / {b['meeting_sim_minutes']}"
+        + "".join(f"\n    rollback {r}" for r in f["rollbacks"])
     )
 
 
@@ -171,7 +179,9 @@ def main() -> int:
     print(f"demo: V1 {v1} meetings, V2 {v2} meetings, --time-scale 600; {a.runs} runs beside {a.busy} busy loops")
     for name, _f, wall in results:
         print(f"  {name}: {wall:.1f} s wall")
-    print(f"loaded runs identical: {'yes' if same else 'NO'}")
+    schedules_same = all(schedule_only(f) == schedule_only(results[1][1]) for _, f, _ in results[1:])
+    print(f"meetings and heartbeats identical in every loaded run: {'yes' if schedules_same else 'NO'}")
+    print(f"loaded runs identical (schedule, tools, decisions, final stages, v2): {'yes' if same else 'NO'}")
     if compared(results[0][1]) != loaded[0]:
         print("  (the unloaded run 0 differs: it trained the models, the loaded runs found them in place)")
     if not same:

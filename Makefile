@@ -27,10 +27,10 @@ $(TEST_STAMP): $(DEMO_STAMP) requirements-dev.txt
 install-demo: $(DEMO_STAMP)
 install: $(TEST_STAMP)
 
-# V1 needs one meeting per stage, plus one: training it eats the first meeting's simulated time
-# (at --time-scale 600, 18 s are 3 hours), so shadow's evidence comes in the second meeting.
+# V1 needs one meeting per stage: each stage gathers its evidence in one execution phase (the
+# clock runs 600x only while the run waits, so training counts its real seconds, not hours).
 # V2 needs one meeting to be thrown back at shadow and one to report it and watch production.
-DEMO_V1_MEETINGS ?= 6
+DEMO_V1_MEETINGS ?= 5
 DEMO_V2_MEETINGS ?= 2
 demo: $(DEMO_STAMP)
 	rm -rf $(DEMO_WS)

@@ -25,11 +25,11 @@ def demo(tmp_path_factory):
             "3",
             "--time-scale",
             "600",
-            "--manual-clock",  # steps take no simulated time: how much fits in a phase never depends on machine load
             "--workspace",
             str(ws),
             "--json",
-        ],  # as `make demo`, with the result as JSON
+        ],  # as `make demo`, with the result as JSON: the accelerated clock runs fast only while it
+        # waits, so what fits in a phase does not depend on machine load
         capture_output=True,
         text=True,
         timeout=600,

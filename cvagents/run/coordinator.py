@@ -161,7 +161,9 @@ class Coordinator:
             now = self.clock.now()
             number = self.meetings_held + 1
             meeting_id = f"meeting_{stamp(now)}"
-            log.info("📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s)", number, meeting_id)
+            log.info(
+                "📊 Planning meeting %d: 🎯 Initiating Planning Team Meeting... (%s = sim start)", number, meeting_id
+            )
             state = self.state()
             earlier = self.progress.recent_summaries(self.settings.meeting.meeting.summaries_in_context)
             self.record(
@@ -217,7 +219,7 @@ class Coordinator:
             now = self.clock.now()
             p.heartbeats += 1
             hb_id = stamp(now)
-            log.info("💓 HEARTBEAT CYCLE #%d: %s", p.heartbeats, now.strftime("%Y-%m-%d %H:%M:%S"))
+            log.info("💓 HEARTBEAT CYCLE #%d: %s (simulated)", p.heartbeats, now.strftime("%Y-%m-%d %H:%M:%S"))
             self.record(
                 "heartbeat_started", {"heartbeat": p.heartbeats, "heartbeat_id": hb_id, "time": now.isoformat()}
             )

@@ -63,7 +63,7 @@ def render_transcript(rec: dict[str, Any]) -> str:
     out = [
         f"# Planning meeting transcript — {rec['meeting_id']}",
         "",
-        f"- Time: {rec['timestamp']}",
+        f"- Time: {rec['timestamp']} (simulated; the meeting id is this start time)",
         f"- Meeting number: {rec['number']}",
         f"- Status: {rec['status']}",
         "",
@@ -101,9 +101,9 @@ def render_summary(rec: dict[str, Any]) -> str:
     out = [
         f"# Meeting summary — {rec['meeting_id']}",
         "",
-        f"- Time: {rec['timestamp']}",
+        f"- Time: {rec['timestamp']} (simulated; the meeting id is this start time)",
         f"- Status: {rec['status']}",
-        f"- Duration: {rec['duration_s']} s",
+        f"- Duration: {rec['duration_s']} s (real time)",
     ]
     out.append(f"- Agents participated: {len(rec['participants'])} ({', '.join(rec['participants'])})")
     if rec["absent"]:

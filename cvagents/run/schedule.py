@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cvagents.clock import sim_label
 from cvagents.config import Schedule as ScheduleConfig
 
 __all__ = ["Schedule", "start", "after_meeting", "adapt", "describe_change"]
@@ -117,8 +118,8 @@ def adapt(s: Schedule, cfg: ScheduleConfig, remaining: int, now: datetime) -> tu
 
 
 def describe_change(change: dict[str, Any]) -> str:
-    """The log line's text for a journaled ``timing_changed``."""
-    at = lambda s: datetime.fromisoformat(s).strftime("%H:%M:%S")  # noqa: E731
+    """The log line's text for a journaled ``timing_changed`` (the times are simulated: ``sim``)."""
+    at = lambda s: sim_label(datetime.fromisoformat(s))  # noqa: E731
     return (
         f"heartbeat every {change['heartbeat_minutes']:.1f} min, next meeting at {at(change['next_meeting'])} "
         f"(was {at(change['was'])}): {change['reason']}"

@@ -177,7 +177,7 @@ def _rollout_status(ws: Workspace) -> dict[str, Any] | None:
 
 
 def format_status(s: dict[str, Any]) -> str:
-    out = [f"🕐 {s['time']}", "=" * 60]
+    out = [f"🕐 {s['time']} (wall clock; times in the log lines marked sim are simulated)", "=" * 60]
     out.append(f"📋 Meetings: {s['meetings']}")
     out.append(f"🔧 Tools: {s['tools_succeeded']} succeeded, {s['tools_failed']} failed, {s['tools_refused']} refused")
     out.append("🎯 Actions: " + _counted(s["actions"]))

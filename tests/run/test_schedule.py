@@ -110,5 +110,5 @@ def test_the_change_reads_as_one_log_line():
     _, change = schedule.adapt(after_meeting(), CFG, 0, minutes(5))
     assert (
         schedule.describe_change(change)
-        == "heartbeat every 5.0 min, next meeting at 08:10:00 (was 08:30:00): handoff drained"
+        == "heartbeat every 5.0 min, next meeting at sim 08:10:00 (was sim 08:30:00): handoff drained"
     )

@@ -76,7 +76,15 @@ class DemoAdapter:
     def query(self, texts: Sequence[str], k: int) -> list[list[str]]:
         if not texts:
             return []
-        return [[str(i) for i in row] for row in self.retriever.top(texts, k).tolist()]
+        # One torch thread: a query is a small product that one thread answers as fast as two,
+        # and on a busy machine a second thread only makes the first wait for it (latency spikes
+        # past the SLO). The caller's setting is put back.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return [[str(i) for i in row] for row in self.retriever.top(texts, k).tolist()]
+        finally:
+            torch.set_num_threads(threads)
 
     def close(self) -> None:
         pass

@@ -389,7 +389,7 @@ class Coordinator:
             self._write_derived(cp.data["rollout_state"])
         else:
             self._write_session(SessionStatus.RUNNING)
-        self._clean_temps()
+        recovery.clean_temps(self.ws, self.session_dir)
         log.info(
             "🔁 Resuming session %s at journal record %d: %d meetings, %d heartbeats done; %s",
             self.session_id,
@@ -435,10 +435,6 @@ class Coordinator:
         # status as a plain string: notebooks print this dict
         return {"status": status.value, "meetings": m, "heartbeats": h, "session_id": self.session_id}
 
-    def _clean_temps(self) -> None:
-        ws = self.ws
-        recovery.clean_temps((ws.reports_dir, ws.metrics_file.parent, ws.deployment_dir, self.session_dir))
-
     def close(self) -> None:
         """The session closed, then no partial file left behind (a run stopped by a full disk
         or a read-only folder leaves what it wrote whole, nothing half-written)."""
@@ -446,7 +442,7 @@ class Coordinator:
             self.session.close()
         finally:
             try:
-                self._clean_temps()
+                recovery.clean_temps(self.ws, self.session_dir)
             except OSError as e:  # the folder the run could not write to may not allow it either
                 log.warning("partial files could not be removed: %s", e)
             remove_logging(self._log_handlers)

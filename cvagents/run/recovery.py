@@ -38,6 +38,7 @@ from cvagents.llm.cost import CostLedger
 from cvagents.rollout import deployment
 from cvagents.run import schedule
 from cvagents.run.progress import Progress, action_summary
+from cvagents.workspace import Workspace
 
 __all__ = [
     "ResponseMemo",
@@ -307,10 +308,10 @@ def finish(p: PendingMeeting | PendingHeartbeat, steps: Steps) -> None:
         steps.heartbeat(pending=p)
 
 
-def clean_temps(folders: Iterable[Path]) -> None:
+def clean_temps(ws: Workspace, session_dir: Path) -> None:
     """Temp files of atomic writes and half-copied deployment artifacts (``*.partial``) that a
-    kill or a failed write left (never renamed into place)."""
-    for d in folders:
+    kill or a failed write left (never renamed into place), in the run's folders."""
+    for d in (ws.reports_dir, ws.metrics_file.parent, ws.deployment_dir, session_dir):
         if d.is_dir():
             for pattern in (".*.tmp", f"*{deployment.PARTIAL}"):
                 for p in d.rglob(pattern):

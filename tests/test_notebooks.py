@@ -229,7 +229,8 @@ def test_monitors_show_the_runs_numbers_and_figures(executed, run_ws):
 
 def test_rerunning_the_coordinator_on_a_new_vm_resumes_from_the_mirror(executed, tmp_path):
     """A disconnect on Colab loses /content: re-running the notebook restores the workspace
-    from the mirror on Drive and continues the same session."""
+    from the mirror on Drive and goes on from it (a new session, since the mirrored one had
+    finished; an unfinished one is continued: tests/durability/test_mirror_run.py)."""
     import inspect
 
     import papermill
@@ -259,9 +260,14 @@ def test_rerunning_the_coordinator_on_a_new_vm_resumes_from_the_mirror(executed,
         log_output=False,
     )
     text = html_text(out)
-    assert "Restoring the workspace from the mirror" in text and "Resuming session" in text
-    session = json.loads((fresh / "sessions" / f"session_{first['session_id']}" / "session.json").read_text())
-    assert session["meetings_held"] == 2 and session["status"] == "finished"
+    # the mirror's session had finished: as on the VM that ran it, the same command starts a new
+    # session on the restored workspace, and says so
+    assert "Restoring the workspace from the mirror" in text and "New session" in text
+    assert f"the last session {first['session_id']} finished" in text
+    restored = fresh / "sessions" / f"session_{first['session_id']}" / "session.json"
+    assert json.loads(restored.read_text())["status"] == "finished"
+    new = [json.loads(p.read_text()) for p in (fresh / "sessions").glob("session_*/session.json") if p != restored]
+    assert len(new) == 1 and new[0]["meetings_held"] == 2 and new[0]["status"] == "finished"
 
 
 @pytest.fixture(scope="module")

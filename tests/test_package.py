@@ -205,10 +205,10 @@ def test_init_then_run_from_a_folder_outside_the_checkout(installed, tmp_path, s
     assert "default_minutes: 10" in text
     cfg.write_text(text.replace("default_minutes: 10", "default_minutes: 7"))  # the project's own, edited
 
-    run = [cvagents, "run", "--provider", "offline", "--meetings", "1", "--manual-clock", "--quiet"]
+    run = [cvagents, "run", "--provider", "offline", "--meetings", "1", "--manual-clock", "--quiet", "--json"]
     p = _in_venv(installed, [*run, "--workspace", str(seeded_workspace)], cwd=proj)
     assert p.returncode == 0, p.stderr[-3000:]
-    result = json.loads(p.stdout.strip().splitlines()[-1])
+    result = json.loads(p.stdout)
     assert result["meetings"] == 1 and result["status"] == "finished"
     descriptor = json.loads((seeded_workspace / "meta" / "workspace.json").read_text())
     assert descriptor["coordination"]["rollout"]["replay"]["default_minutes"] == 7

@@ -105,7 +105,7 @@ def read_manifest(b: MirrorTarget) -> dict:
 def listed_bytes(b: MirrorTarget, rel: str, meta: Any) -> tuple[bytes | None, str]:
     """The bytes of one file the manifest lists, verified against its size and sha256 (an
     append-only file that grew since: its listed prefix); else None and what is wrong."""
-    sub = rel.partition("/")[2]
+    sub = rel.partition("/")[2] or rel  # a single-file source (executive.log) is listed by its own name
     if not sub or ".." in Path(sub).parts or Path(sub).is_absolute():
         return None, "unsafe path"
     try:

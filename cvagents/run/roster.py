@@ -10,7 +10,7 @@ from typing import Any
 
 from cvagents.planning.team import Agent
 
-__all__ = ["roster", "fallbacks", "describe"]
+__all__ = ["roster", "fallbacks", "summary", "describe"]
 
 
 def roster(agents: Mapping[str, Agent]) -> dict[str, dict[str, Any]]:
@@ -33,18 +33,23 @@ def fallbacks(agents: Mapping[str, Mapping[str, Any]] | None) -> dict[str, str]:
     return {name: str(a["fallback"]) for name, a in (agents or {}).items() if a.get("fallback")}
 
 
-def describe(agents: Mapping[str, Mapping[str, Any]]) -> str:
-    """One line: how many agents are on their configured provider, how many on the offline one
-    as the run asked (``--provider offline``), and who fell back to it and why."""
+def summary(agents: Mapping[str, Mapping[str, Any]]) -> str:
+    """How many agents are on their configured provider, how many on the offline one as the run
+    asked (``--provider offline``), and who fell back to it and why (the log, the monitors)."""
     fell = fallbacks(agents)
-    asked = [n for n, a in agents.items() if n not in fell and a["provider"] != a["configured"]]
+    asked = [n for n, a in agents.items() if n not in fell and a.get("provider") != a.get("configured")]
     line = f"{len(agents) - len(fell) - len(asked)} of {len(agents)} on their configured provider"
     if asked:
         line += f"; {len(asked)} on the offline provider as the run asked (--provider offline)"
     if not fell:
-        return f"🤖 Agents: {line}"
+        return line
     by_why: dict[str, list[str]] = {}
     for name, why in fell.items():
         by_why.setdefault(why, []).append(name)
     said = "; ".join(f"{', '.join(names)} ({why})" for why, names in by_why.items())
-    return f"⚠️ Agents: {line}; {len(fell)} fell back to the offline provider: {said}"
+    return f"{line}; {len(fell)} fell back to the offline provider: {said}"
+
+
+def describe(agents: Mapping[str, Mapping[str, Any]]) -> str:
+    """``summary`` as the run's log line."""
+    return f"{'⚠️' if fallbacks(agents) else '🤖'} Agents: {summary(agents)}"

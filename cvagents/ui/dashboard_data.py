@@ -16,6 +16,7 @@ import pandas as pd
 
 from cvagents.config import CoordinationConfig
 from cvagents.rollout.gates import summary_key, thresholds_summary
+from cvagents.run import roster
 from cvagents.ui.health import Health, HealthState, health, latest_session, stale_after
 from cvagents.ui.rollout_view import controller_decisions, deployments_table, gates_table, rollout_events
 from cvagents.ui.source import SIM_TIME, Source, default_config, short_time, utc
@@ -175,17 +176,12 @@ def tokens_by_agent(src: Source, meetings: list[dict]) -> tuple[str, pd.DataFram
 
 
 def agents_on_provider(session: dict | None) -> str | None:
-    """ "N of M agents on their configured provider; fallback: name (why), …" from the session's
-    ``agents`` (``{name: {provider, model, configured, fallback: None | why}}``); None for a
-    session that does not record them (older runs)."""
+    """The run's own words (``run.roster.summary``) on which provider serves each agent, from the
+    session's ``agents``; None for a session that does not record them (older runs)."""
     agents = (session or {}).get("agents")
     if not isinstance(agents, dict) or not agents:
         return None
-    fell = {n: a.get("fallback") for n, a in sorted(agents.items()) if isinstance(a, dict) and a.get("fallback")}
-    line = f"{len(agents) - len(fell)} of {len(agents)} agents on their configured provider"
-    if fell:
-        line += "; fallback: " + "; ".join(f"{n} ({why})" for n, why in fell.items())
-    return line
+    return roster.summary({n: a for n, a in agents.items() if isinstance(a, dict)})
 
 
 def planning_data(src: Source, *, meetings: int = 10) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def test_a_cell_interrupt_marks_the_session_stopped_in_one_line(seeded_workspace
 def test_ctrl_c_on_cvagents_run_stops_it_in_one_line(seeded_workspace):
     ws = seeded_workspace
     p = subprocess.Popen(
-        [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--workspace", str(ws)],
+        [sys.executable, "-m", "cvagents", "run", "--provider", "offline", "--workspace", str(ws), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,6 +60,6 @@ def test_ctrl_c_on_cvagents_run_stops_it_in_one_line(seeded_workspace):
     out, err = p.communicate(timeout=300)
     assert "Traceback" not in err + out
     assert len([line for line in (out + err).splitlines() if "⏹" in line]) == 1, out + err
-    assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
+    assert json.loads(out)["status"] == "stopped" and p.returncode == 130
     session = json.loads(next((ws / "sessions").glob("session_*/session.json")).read_text())
     assert session["status"] == "stopped"

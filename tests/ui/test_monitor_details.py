@@ -68,18 +68,21 @@ AGENTS = {
 
 def test_the_planning_monitor_names_the_agents_that_fell_back(ws_copy):
     d = PlanningDashboard(ws_copy, refresh_seconds=0)
+    d.refresh()  # the run was offline by its own choice (--provider offline): said as such
+    assert "0 of 12 on their configured provider; 12 on the offline provider as the run asked" in d.header
+    _set_session(ws_copy, agents=None)  # an older session: no such key, no line
     d.refresh()
-    assert "agents on their configured provider" not in d.header  # an older session: no such key
+    assert "configured provider" not in d.header
     _set_session(ws_copy, agents=AGENTS)
     d.refresh()
     assert (
-        "10 of 12 agents on their configured provider; fallback: ops_monitor (no OPENAI_API_KEY); "
-        "research_lead (no GOOGLE_API_KEY)" in d.header
+        "10 of 12 on their configured provider; 2 fell back to the offline provider: ops_monitor "
+        "(no OPENAI_API_KEY); research_lead (no GOOGLE_API_KEY)" in d.header
     )
     assert "all 12 agents" not in d.header
-    _set_session(ws_copy, agents={k: {**v, "fallback": None} for k, v in AGENTS.items()})
+    _set_session(ws_copy, agents={k: {**v, "fallback": None, "provider": v["configured"]} for k, v in AGENTS.items()})
     d.refresh()
-    assert "12 of 12 agents on their configured provider" in d.header and "fallback" not in d.header
+    assert "12 of 12 on their configured provider" in d.header and "fell back" not in d.header
 
 
 def test_times_say_which_clock_they_are_on(run_ws):

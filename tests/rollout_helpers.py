@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from cvagents.config import CoordinationConfig
+from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools import ToolContext, default_registry
+from cvagents.models import registry
 from cvagents.rollout import deployment, metrics_store
 from cvagents.workspace import Workspace
 
@@ -91,3 +93,22 @@ def promote_through(ctx, stages, key_prefix="p"):
         pass_stage(ctx, prev, f"{key_prefix}_{prev}")
         o = call(ctx, "deploy_model", f"{key_prefix}#deploy_{nxt}", model_path=f"deployment/{prev}", stage=nxt)
         assert o.status == "succeeded", o.result
+
+
+def submit(ctx, name: str, data: bytes) -> str:
+    """A candidate registered as `cvagents submit` registers it, its artifact research/<name>.pth
+    holding ``data``; its sha256."""
+    path = ctx.workspace.research_dir / f"{name}.pth"
+    path.write_bytes(data)
+    sha = sha256_file(path)
+    registry.add(
+        ctx.workspace,
+        name=name,
+        sha256=sha,
+        path=ctx.workspace.rel(path),
+        adapter=None,
+        source={"kind": "file"},
+        time="2026-01-01T00:00:00+00:00",
+        submitted_by="test",
+    )
+    return sha

@@ -65,15 +65,21 @@ def _implicit(ws: Workspace, known: set[str]) -> dict[str, Any] | None:
     }
 
 
-def candidates(ws: Workspace, cfg: CoordinationConfig, metrics: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def candidates(
+    ws: Workspace,
+    cfg: CoordinationConfig,
+    metrics: dict[str, Any] | None = None,
+    rejected: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Every candidate with its ``status``, the stages it is live in (``stages``), the furthest of
-    them (``stage``) and, when rejected, why (``rejected_reason``); in submission order."""
+    them (``stage``) and, when rejected, why (``rejected_reason``); in submission order.
+    ``rejected``: ``controller.rejected_shas`` when the caller has it already."""
     metrics = metrics if metrics is not None else metrics_store.load(ws.metrics_file)
     found = registry.entries(ws)
     implicit = _implicit(ws, {e["sha256"] for e in found})
     if implicit:
         found = [implicit, *found]
-    rejected = rejected_shas(ws, cfg, metrics)
+    rejected = rejected if rejected is not None else rejected_shas(ws, cfg, metrics)
     stages = list(cfg.rollout.stages)
     lives = {s: deployment.live(ws.stage_dir(s)) for s in stages}
     prod_dir = ws.stage_dir(stages[-1])

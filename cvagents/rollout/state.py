@@ -95,7 +95,8 @@ def snapshot(
     failed_actions: list[dict] | None = None,
 ) -> dict[str, Any]:
     metrics = metrics_store.load(ws.metrics_file)
-    cands = lifecycle.candidates(ws, cfg, metrics)
+    rejected = rejected_shas(ws, cfg, metrics)
+    cands = lifecycle.candidates(ws, cfg, metrics, rejected)
     active = lifecycle.active_candidate(cands, cfg)
     champion = next((c for c in cands if c["status"] == lifecycle.ModelStatus.CHAMPION), None)
     newest = max(cands, key=lambda c: c.get("seq", 0), default=None)
@@ -121,7 +122,6 @@ def snapshot(
     else:
         model_sha = sha256_file(ws.model_file) if ws.model_file.is_file() else None
         model_path = ws.rel(ws.model_file) if model_sha else None
-    rejected = rejected_shas(ws, cfg, metrics)
     recent = [
         {**{k: d.get(k) for k in ("time", "kind", "stage")}, "reason": _short(d.get("reason"))}
         for d in decisions.read(ws)[-3:]

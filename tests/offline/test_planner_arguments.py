@@ -10,12 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rollout_helpers import call, make_ctx, pass_stage, promote_through, record
+from rollout_helpers import call, make_ctx, pass_stage, promote_through, record, submit
 
 from cvagents.config import CoordinationConfig
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools import ToolContext
-from cvagents.models import registry
 from cvagents.models.train import install_evaluation_script
 from cvagents.offline.planning import plan
 from cvagents.offline.provider import choose_tool
@@ -30,21 +29,6 @@ def _ws(tmp_path: Path, model: bool = True) -> ToolContext:
     ctx = make_ctx(tmp_path / "ws", model_bytes=b"model-bytes-v1" if model else None)
     install_evaluation_script(ctx.workspace.research_dir)  # as create_v1_artifacts leaves it
     return ctx
-
-
-def _submit(ctx: ToolContext, name: str) -> None:
-    path = ctx.workspace.research_dir / f"{name}.pth"
-    path.write_bytes(f"model-bytes-{name}".encode())
-    registry.add(
-        ctx.workspace,
-        name=name,
-        sha256=sha256_file(path),
-        path=ctx.workspace.rel(path),
-        adapter=None,
-        source={"kind": "file"},
-        time="2026-01-01T00:00:00+00:00",
-        submitted_by="test",
-    )
 
 
 def _through(ctx: ToolContext, model_path: str, stages: list[str], key: str) -> None:
@@ -104,7 +88,7 @@ def champion_failing(tmp_path):
 
 def candidate_waiting(tmp_path):
     ctx = champion(tmp_path)
-    _submit(ctx, "v2")
+    submit(ctx, "v2", b"model-bytes-v2")
     return ctx
 
 

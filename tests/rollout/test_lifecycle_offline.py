@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from rollout_helpers import call, make_ctx, pass_stage, promote_through, record
+from rollout_helpers import call, make_ctx, pass_stage, promote_through, record, submit
 
 from cvagents.config import CoordinationConfig
 from cvagents.durability.hashing import sha256_file
-from cvagents.models import registry
 from cvagents.offline.planning import plan
 from cvagents.offline.provider import choose_tool
 from cvagents.offline.voices import agenda
@@ -26,23 +25,6 @@ FIRST, LAST = STAGES[0], STAGES[-1]
 
 def tools(p: dict) -> list[tuple[str, dict] | None]:
     return [choose_tool(a["action"]) for a in p["actions"]]
-
-
-def submit(ctx, name: str, data: bytes) -> str:
-    """A candidate registered as `cvagents submit` registers it: its artifact under research/."""
-    path = ctx.workspace.research_dir / f"{name}.pth"
-    path.write_bytes(data)
-    registry.add(
-        ctx.workspace,
-        name=name,
-        sha256=sha256_file(path),
-        path=ctx.workspace.rel(path),
-        adapter=None,
-        source={"kind": "file"},
-        time="2026-01-01T00:00:00+00:00",
-        submitted_by="test",
-    )
-    return sha256_file(path)
 
 
 @pytest.fixture

@@ -18,19 +18,11 @@ from waiting import wait_for
 
 from cvagents.config import load_coordination_config
 from cvagents.rollout import approval
-from cvagents.ui.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard, SystemDashboard
+from cvagents.ui.dashboard import ExecutionDashboard, PlanningDashboard, SystemDashboard
 from cvagents.ui.panels import fmt
 from cvagents.workspace import Workspace
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(autouse=True)
-def _stop_dashboards():
-    yield
-    for d in list(Dashboard._running.values()):
-        d.stop()
-    Dashboard._running.clear()
 
 
 def new_evaluation(ws: Path, ndcg: float) -> None:

@@ -10,22 +10,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 from cvagents.config import CoordinationConfig
 from cvagents.ui import dashboard_data as dd
-from cvagents.ui.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard
+from cvagents.ui.dashboard import ExecutionDashboard, PlanningDashboard
 from cvagents.ui.source import WORKSPACE_ENV, choose_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _stop_dashboards():
-    yield
-    for d in list(Dashboard._running.values()):
-        d.stop()
-    Dashboard._running.clear()
 
 
 def _session(ws: Path) -> Path:

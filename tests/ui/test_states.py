@@ -13,7 +13,7 @@ from monitor_states import STATES, make_state
 
 from cvagents.ui import dashboard_data as dd
 from cvagents.ui import plots
-from cvagents.ui.dashboard import Dashboard, ExecutionDashboard, PlanningDashboard
+from cvagents.ui.dashboard import ExecutionDashboard, PlanningDashboard
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -22,14 +22,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def states(run_ws, tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("states")
     return {name: make_state(run_ws, base / name, name) for name in STATES}
-
-
-@pytest.fixture(autouse=True)
-def _stop_dashboards():
-    yield
-    for d in list(Dashboard._running.values()):
-        d.stop()
-    Dashboard._running.clear()
 
 
 def test_the_states_are_what_their_names_say(states):

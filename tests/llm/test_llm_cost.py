@@ -83,7 +83,12 @@ def test_ledger_totals_per_agent_meeting_and_day():
     assert ledger.usage_by_agent()["critic"] == Usage(2_000_000, 0, 0)
     rec = ledger.calls(meeting_id="m1")[0]
     assert (rec.agent, rec.provider, rec.model, rec.day) == ("critic", "openai", "gpt-4-turbo", "2030-01-01")
-    assert rec.as_dict()["usage"] == {"input_tokens": 1_000_000, "output_tokens": 0, "cached_tokens": 0}
+    assert rec.as_dict()["usage"] == {
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+    }
 
 
 def test_unpriced_models_are_listed_and_logged(caplog):

@@ -52,6 +52,8 @@ def cmd_run(args) -> int:
             start_time=args.start_time,
             manual_clock=args.manual_clock,
             repair=args.repair,
+            local_model=args.local_model,
+            model=args.model,
         )
     status = result["status"]
     emit(
@@ -233,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="configured",
         choices=["configured", "offline"],
         help="'configured' (default): each agent on its provider from configs/meeting.yaml, falling back to offline without a key; 'offline': every agent on the built-in offline provider (no keys, no network)",
+    )
+    r.add_argument(
+        "--local-model",
+        metavar="URL",
+        help="put every agent on this OpenAI-compatible server (e.g. Ollama's http://127.0.0.1:11434/v1), with settings for a CPU server (long timeouts, no retries, short answers); needs --model; overrides defaults.local_model in meeting.yaml",
+    )
+    r.add_argument(
+        "--model", metavar="NAME", help="the model the --local-model server serves (e.g. qwen2.5:1.5b-instruct)"
     )
     r.add_argument("--meetings", type=int, help="stop after N meetings and their execution phases")
     r.add_argument(

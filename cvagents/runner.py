@@ -15,7 +15,9 @@ from cvagents.clock import Clock, ManualClock
 from cvagents.config import (
     AgentConfig,
     ConfigError,
+    LocalModel,
     Settings,
+    check_local_model,
     check_run_options,
     check_session_id,
     default_project_root,
@@ -53,6 +55,8 @@ def run_system(
     start_time: str | datetime | None = None,
     manual_clock: bool = False,
     repair: bool = False,
+    local_model: str | None = None,
+    model: str | None = None,
 ) -> dict:
     """Run the system until ``meetings`` meetings and their execution phases are done (or
     forever). The one entry point for the CLI and the notebooks.
@@ -60,6 +64,10 @@ def run_system(
     ``provider="configured"`` puts each agent on its provider from configs/meeting.yaml (an
     agent without a key falls back to offline with a warning; ``strict`` makes that an error);
     ``provider="offline"`` puts every agent on the built-in offline provider.
+    ``local_model`` (a URL) with ``model`` (a name; both or neither), or ``defaults.local_model``
+    in meeting.yaml, puts every agent on that OpenAI-compatible server with the local preset
+    (``config.meeting.LocalModel``): no key is looked up or sent, a failed call falls over to
+    offline; a server that does not answer at all is refused before the run starts.
 
     An unfinished session in the workspace (killed, or stopped with Ctrl-C) is continued;
     ``new_session`` starts afresh instead. ``resume_from``: a mirror (folder or fsspec URL) to
@@ -83,9 +91,15 @@ def run_system(
     is marked ``stopped`` (the next run continues it) and one line says so, no traceback: the
     result's ``status`` is then ``"stopped"``, as after a first Ctrl-C (a stop between steps).
     """
-    settings = Settings(Path(project_root or default_project_root()), meeting_config, coordination_config)
+    switch = check_local_model(local_model, model)
     if provider not in ("configured", "offline"):
         raise ConfigError(f"--provider: expected 'configured' or 'offline', got {provider!r}")
+    if switch and provider == "offline":
+        raise ConfigError("--local-model: cannot be combined with --provider offline (every agent on one provider)")
+    settings = Settings(Path(project_root or default_project_root()), meeting_config, coordination_config, switch)
+    local = settings.meeting.defaults.local_model
+    if local is not None and provider == "configured":
+        _check_local_server(local, "--local-model" if switch else f"{settings.meeting_path}: defaults.local_model")
     check_run_options(meetings=meetings, time_scale=time_scale)
     if session_id is not None:
         check_session_id(session_id)
@@ -246,6 +260,27 @@ def _mirror_session(mirror: str | Path, extra: dict[str, Any] | None = None) -> 
     return None if sid is None else check_session_id(sid, f"{mirror}/MANIFEST.json: extra.session_id")
 
 
+def _check_local_server(local: LocalModel, where: str) -> None:
+    """A ``ConfigError`` when nothing answers at the local server's URL (connection refused, no
+    such host): otherwise every call would fall over to the offline provider, one by one. Any
+    HTTP answer, or a server too busy to answer within seconds, counts as there."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{local.base_url}/models", timeout=10):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (some servers have no /models)
+    except urllib.error.URLError as e:
+        raise ConfigError(
+            f"{where}: no server answers at {local.base_url} ({e.reason}); start it first "
+            "(ollama serve, vllm serve, llama-server)"
+        ) from None
+    except (TimeoutError, OSError):
+        return  # connected, but busy (a CPU server mid-generation) or the answer broke off
+
+
 def _parse_start(value: str | datetime | None) -> datetime | None:
     if value is None or value == "":
         return None
@@ -269,7 +304,9 @@ def provider_factory(
     default a key store over the environment, a ``.env`` in the project root and Colab
     Secrets); retries wait on ``stop`` so Ctrl-C ends them at once."""
     m = settings.meeting
-    store = keys if keys is not None else KeyStore(dotenv_path=settings.dotenv_path)
+    store: KeyStore | dict[str, str] = keys if keys is not None else KeyStore(dotenv_path=settings.dotenv_path)
+    if m.defaults.local_model is not None:
+        store = {}  # a local server gets no key of ours: none is looked up, sent or kept
     offline = OfflineProvider()
     sleep: Callable[[float], None] | None = None
     if stop is not None:

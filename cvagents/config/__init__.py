@@ -51,10 +51,12 @@ from cvagents.config.meeting import (
     AgentConfig,
     Budgets,
     CallDefaults,
+    LocalModel,
     MeetingConfig,
     MeetingProtocol,
     Price,
     ProviderName,
+    server_url,
 )
 from cvagents.config.project import default_project_root, packaged_defaults
 from cvagents.errors import CVAgentsError
@@ -77,6 +79,7 @@ __all__ = [
     "Incidents",
     "JournalSettings",
     "KeyedValueError",
+    "LocalModel",
     "MeetingConfig",
     "MeetingProtocol",
     "Mirror",
@@ -93,6 +96,7 @@ __all__ = [
     "Strict",
     "Tools",
     "WorkspaceLayout",
+    "check_local_model",
     "check_run_options",
     "check_session_id",
     "default_project_root",
@@ -291,19 +295,44 @@ def check_run_options(*, meetings: int | None = None, time_scale: float = 1.0) -
         )
 
 
+def check_local_model(url: str | None, model: str | None) -> tuple[str, str] | None:
+    """``--local-model URL --model NAME``, checked: both or neither (None); the URL an http(s)
+    base URL, the name not empty. A ``ConfigError`` naming the option otherwise."""
+    if url is None and model is None:
+        return None
+    if url is None or model is None:
+        given, missing = ("--model", "--local-model URL") if url is None else ("--local-model", "--model NAME")
+        raise ConfigError(
+            f"{given}: needs {missing} too (every agent on one local server: --local-model URL --model NAME)"
+        )
+    try:
+        url = server_url(str(url))
+    except ValueError as e:
+        raise ConfigError(f"--local-model: {e}, got {url!r}") from None
+    if not str(model).strip():
+        raise ConfigError(f"--model: expected the name of the model the server serves, got {model!r}")
+    return url, str(model).strip()
+
+
 # --------------------------------------------------------------------------- both files
 
 
 class Settings:
     """Both configs, the project root they came from (``None``: ``default_project_root()``, the
     current folder's project, else the checkout's, else the packaged defaults), and a hash of
-    their contents."""
+    their contents.
+
+    ``meeting`` is the config the run uses: with a local model (``local_model``, the
+    ``--local-model`` switch, else ``defaults.local_model`` in meeting.yaml) every agent is on it
+    (``MeetingConfig.on_local_model``). The switch keeps the yaml block's preset values and
+    replaces its server and model."""
 
     def __init__(
         self,
         project_root: Path | str | None = None,
         meeting_path: Path | str | None = None,
         coordination_path: Path | str | None = None,
+        local_model: tuple[str, str] | None = None,
     ):
         self.project_root = Path(project_root or default_project_root()).resolve()
         self.meeting_path = Path(meeting_path or self.project_root / "configs" / "meeting.yaml")
@@ -311,6 +340,14 @@ class Settings:
             coordination_path or self.project_root / "configs" / "autonomous_coordination.yaml"
         )
         self.meeting = load_meeting_config(self.meeting_path)
+        # (base_url, model) from --local-model: over the yaml's; in config_hash
+        self.local_switch = check_local_model(*local_model) if local_model is not None else None
+        local = self.meeting.defaults.local_model
+        if self.local_switch is not None:
+            url, model = self.local_switch
+            kept = local.model_dump() if local else {}
+            local = LocalModel(**{**kept, "base_url": url, "model": model})
+        self.meeting = self.meeting.on_local_model(local)
         self.coordination = load_coordination_config(self.coordination_path)
         for name, agent in self.meeting.agents.items():
             if not self.prompt_path(name).is_file():
@@ -333,4 +370,6 @@ class Settings:
         h = hashlib.sha256()
         for p in (self.meeting_path, self.coordination_path):
             h.update(p.read_bytes())
+        if self.local_switch is not None:  # the agents' server and model, given beside the files
+            h.update("\0".join(("local_model", *self.local_switch)).encode())
         return h.hexdigest()[:16]

@@ -1,11 +1,13 @@
 """The schema of ``configs/meeting.yaml``: the agents (team, role, provider, model, prompt), the
-call defaults, the meeting protocol, prices and budgets."""
+call defaults, the meeting protocol, prices and budgets; and the one switch that puts every agent
+on a local OpenAI-compatible server (``defaults.local_model``, ``cvagents run --local-model``)."""
 
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cvagents.config.base import Strict
 
@@ -35,11 +37,63 @@ class AgentConfig(Strict):
     max_tokens: int | None = Field(default=None, gt=0)
 
 
+def server_url(value: str) -> str:
+    """``value`` as the base URL of an OpenAI-compatible server (no trailing ``/``), else
+    ValueError. A user:password in it is refused: the URL is written to the session's records."""
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not url or parts.scheme not in ("http", "https") or not host:
+        raise ValueError("expected the http(s) URL of an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
+    if parts.username or parts.password:
+        raise ValueError("expected a URL without user:password@ (it is written to the session's records)")
+    if parts.query or parts.fragment:
+        raise ValueError("expected a base URL without ?query or #fragment, e.g. http://127.0.0.1:11434/v1")
+    return url
+
+
+class LocalModel(Strict):
+    """Every agent, planning and executive, on one OpenAI-compatible server, with settings a small
+    model on a CPU server can meet (the *local preset*; each value can be set here).
+
+    Applied by ``MeetingConfig.on_local_model``: each agent's provider becomes ``openai`` at
+    ``base_url`` with ``model``, no fallback model (the chain is model -> offline), no key
+    (a local server accepts any); the preset's values become its timeout, retries and output
+    limit, and the call defaults'."""
+
+    base_url: str = Field(description="the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
+    model: str = Field(min_length=1, description="the model name the server serves, e.g. qwen2.5:1.5b-instruct")
+    # a CPU server takes minutes for one long answer, and queues the meeting's parallel contributions
+    timeout_s: float = Field(default=600.0, gt=0)
+    # a retry after a timeout starts the whole generation again: a failed call falls over to offline
+    max_retries: int = Field(default=0, ge=0)
+    max_tokens: int = Field(default=512, gt=0, description="contributions and executive steps")
+    synthesis_max_tokens: int = Field(default=1536, gt=0, description="the moderator's plan (JSON)")
+    max_tool_steps: int = Field(default=4, ge=1, description="model -> tools rounds per executive action")
+    max_actions: int = Field(default=8, ge=1, le=50, description="actions per plan (meeting.max_actions)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return server_url(v)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected the name of the model the server serves")
+        return v.strip()
+
+
 class CallDefaults(Strict):
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     max_tokens: int = Field(default=1500, gt=0)
     max_tool_steps: int = Field(default=6, ge=1)
+    local_model: LocalModel | None = None
 
 
 class MeetingProtocol(Strict):
@@ -81,6 +135,46 @@ class MeetingConfig(Strict):
         if fb != "offline" and fb not in self.planning_agents():
             raise ValueError(f"meeting.fallback_moderator: expected 'offline' or a planning agent's name, got {fb!r}")
         return self
+
+    def on_local_model(self, local: LocalModel | None = None) -> MeetingConfig:
+        """This config with every agent on ``local`` (default: ``defaults.local_model``; neither:
+        unchanged). The local model is priced at 0 unless ``pricing`` prices it: it costs no API
+        money, and the budgets stay valid. Other per-agent settings (role, prompt ...) stay."""
+        local = local or self.defaults.local_model
+        if local is None:
+            return self
+        agents = {
+            name: a.model_copy(
+                update={
+                    "provider": "openai",
+                    "model": local.model,
+                    "base_url": local.base_url,
+                    "fallback_model": None,
+                    "api_key_env": None,
+                    "timeout_s": local.timeout_s,
+                    "max_retries": local.max_retries,
+                    "max_tokens": local.synthesis_max_tokens if name == "moderator" else local.max_tokens,
+                }
+            )
+            for name, a in self.agents.items()
+        }
+        defaults = self.defaults.model_copy(
+            update={
+                "timeout_s": local.timeout_s,
+                "max_retries": local.max_retries,
+                "max_tokens": local.max_tokens,
+                "max_tool_steps": local.max_tool_steps,
+                "local_model": local,
+            }
+        )
+        return self.model_copy(
+            update={
+                "agents": agents,
+                "defaults": defaults,
+                "meeting": self.meeting.model_copy(update={"max_actions": local.max_actions}),
+                "pricing": {local.model: Price(input=0.0, output=0.0), **self.pricing},
+            }
+        )
 
     def planning_agents(self) -> dict[str, AgentConfig]:
         return {n: a for n, a in self.agents.items() if a.team == "planning"}

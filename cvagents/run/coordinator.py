@@ -70,7 +70,7 @@ class Coordinator:
         self.ledger = ledger or CostLedger(settings.meeting.budgets)
         self.ledger.today = lambda: self.clock.now().date().isoformat()  # days follow the run's clock
         self.teams = teams or build_teams(settings)
-        self.agents = roster(self.teams.all())  # who serves each agent; fallbacks to offline said
+        self.agents = roster(self.teams.all(), settings.meeting.defaults.local_model)  # who serves each agent
         self._log_handlers = setup_logging(self.ws, console=options.console)
         try:  # a damaged journal or session.json is refused here: let go of the log first
             self.session = RunSession(self.ws, self.cfg, self.clock.now(), options)

@@ -22,7 +22,7 @@ from cvagents.durability.verify import session_problems
 from cvagents.execution.executive import ActionStatus
 from cvagents.execution.tools import ToolStatus
 from cvagents.rollout import decisions, deployment, lifecycle, metrics_store
-from cvagents.run.roster import describe, fallbacks
+from cvagents.run.roster import describe, fallbacks, local_models
 from cvagents.workspace import Workspace
 
 _COUNTED = ("meeting_completed", "heartbeat_completed", "tool_call", "action_finished")
@@ -227,7 +227,7 @@ def format_status(s: dict[str, Any]) -> str:
         )
         if x["error"]:
             out.append(f"   ⚠️ its journal could not be read to the end: {x['error']}")
-        if x["fallbacks"]:
+        if x["fallbacks"] or local_models(x["agents"]):
             out.append("   " + describe(x["agents"]))
     if s["session"]:
         ses = s["session"]

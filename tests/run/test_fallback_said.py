@@ -38,6 +38,8 @@ def test_agents_on_the_offline_provider_for_lack_of_a_key_are_named_everywhere(
         "model": agents["moderator"]["model"],
         "configured": "offline",
         "fallback": None,
+        "base_url": None,  # the provider's own server
+        "local": False,  # not the run's local model (--local-model)
     }
     assert agents["pre_architect"]["configured"] == "anthropic" and agents["pre_architect"]["provider"] == "offline"
     assert agents["pre_architect"]["fallback"] == "no API key (ANTHROPIC_API_KEY)"

@@ -47,12 +47,12 @@ def test_tool_loop_runs_tools_and_returns_results(tmp_path, project_root):
     assert {t.name for t in p.requests[0].tools} >= {"deploy_model", "run_evaluation"}
 
 
-def test_invented_tool_is_refused_and_told_to_the_model(tmp_path, project_root):
-    p = ScriptedProvider([("sudo", {"cmd": "rm -rf /"})], "RESULT: failed — refused", otherwise=DONE)
+def test_invented_tool_fails_and_is_told_to_the_model(tmp_path, project_root):
+    p = ScriptedProvider([("sudo", {"cmd": "rm -rf /"})], "RESULT: failed — no such tool", otherwise=DONE)
     ex, ws = executive(tmp_path, project_root, p)
     run = ex.carry_out(ACTION, "m", {})
-    assert run.status == "refused" and "unknown tool 'sudo'" in run.summary()["reason"]
-    assert p.requests[1].messages[-1].is_error
+    assert run.status == "failed" and "unknown tool 'sudo'" in run.summary()["error"]
+    assert p.requests[1].messages[-1].is_error and "unknown tool 'sudo'" in p.requests[1].messages[-1].content
 
 
 def test_claimed_success_without_effect_is_not_success(tmp_path, project_root):

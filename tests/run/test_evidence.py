@@ -10,7 +10,7 @@ import json
 
 import pytest
 from fakes import ScriptedProvider, synthesis_json
-from resume_helpers import coordinator, records, seed
+from resume_helpers import Crash, coordinator, records, seed
 
 from cvagents.config import Settings
 from cvagents.execution.executive import CLAIM_LABEL
@@ -63,20 +63,29 @@ def _provider() -> ScriptedProvider:
     return p
 
 
-@pytest.fixture
-def evidence_run(tmp_path, config_copy):
+def _settings(config_copy) -> Settings:
+    """The shipped configs, with integration_engineer on lenient tool-call parsing."""
     meeting = config_copy / "configs" / "meeting.yaml"
     text = meeting.read_text()
     anchor = "prompt: prompts/executive_team/integration_engineer.md\n"
     assert anchor in text
     meeting.write_text(text.replace(anchor, anchor + "    tool_call_parsing: lenient\n"))
-    ws = seed(tmp_path / "ws")
-    provider = _provider()
-    c = coordinator(ws, 2, s=Settings(config_copy), provider=provider)
+    return Settings(config_copy)
+
+
+def _run(ws, s: Settings, provider: ScriptedProvider) -> dict:
+    c = coordinator(ws, 2, s=s, provider=provider)
     try:
-        assert c.run()["status"] == "finished"
+        return c.run()
     finally:
         c.close()
+
+
+@pytest.fixture
+def evidence_run(tmp_path, config_copy):
+    ws = seed(tmp_path / "ws")
+    provider = _provider()
+    assert _run(ws, _settings(config_copy), provider)["status"] == "finished"
     recs = records(ws)
     first = next(r.data["meeting_id"] for r in recs if r.kind == "meeting_started")
     finished = {
@@ -209,3 +218,22 @@ def test_invented_numbers_reach_the_next_meeting_only_as_a_labelled_claim(eviden
     prompt = provider.requests_for("moderator", "synthesis")[1].messages[0].content
     shown = [x for x in prompt.splitlines() if "0.741" in x]
     assert shown and all(CLAIM_LABEL in x for x in shown)
+
+
+def test_an_unverified_action_is_finished_and_not_carried_out_again_on_resume(tmp_path, config_copy):
+    """Cut off in the middle of action 2 (its first model call), the run resumes: action 1,
+    unverified, counts as finished and its agent is not asked again."""
+    ws, s = seed(tmp_path / "ws"), _settings(config_copy)
+    crashing = _provider()
+    crashing.fail_from(8, Crash("killed"))  # 5 contributions, the synthesis, action 1, then action 2's first call
+    with pytest.raises(Crash):
+        _run(ws, s, crashing)
+    first = next(r.data["meeting_id"] for r in records(ws) if r.kind == "meeting_started")
+    done = [r.data for r in records(ws) if r.kind == "action_finished"]
+    assert [(d["action_id"], d["status"]) for d in done] == [(f"{first}#1", "unverified")]
+    resumed = _provider()
+    assert _run(ws, s, resumed)["status"] == "finished"
+    asked = [r.context["action_id"] for r in resumed.requests_for(purpose="action")]
+    assert f"{first}#1" not in asked and f"{first}#2" in asked
+    ones = [r.data for r in records(ws) if r.kind == "action_finished" and r.data["action_id"] == f"{first}#1"]
+    assert len(ones) == 1

@@ -51,7 +51,7 @@ class ActionStatus(StrEnum):
 
 #: the label on an agent's own words wherever they travel on (the next meeting's state, reports)
 CLAIM_LABEL = "agent said, no tool evidence: "
-CLAIM_MAX_CHARS = 300
+CLAIM_MAX_CHARS = 240
 NO_TOOL = "no tool was called"
 TEXT_CALL = "wrote a tool call as text instead of calling the tool"
 
@@ -123,7 +123,8 @@ class ActionRun:
             "tool": last.tool if last else None,
             "error": self.error,
             "reason": reason,
-            "claim": self.claim,
+            # what the agent said, labelled; a succeeded action's tool results say it already
+            "claim": self.claim if self.status != ActionStatus.SUCCEEDED else None,
             **({"text_tool_calls": list(self.text_tool_calls)} if self.text_tool_calls else {}),
         }
 

@@ -72,7 +72,8 @@ def test_unknown_key_is_refused(config_copy):
 
 
 _AGENT_KEYS = (
-    "team, role, provider, model, prompt, base_url, fallback_model, api_key_env, timeout_s, max_retries, max_tokens"
+    "team, role, provider, model, prompt, base_url, fallback_model, api_key_env, timeout_s, max_retries, max_tokens, "
+    "tool_call_parsing"
 )
 
 

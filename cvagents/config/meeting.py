@@ -35,6 +35,10 @@ class AgentConfig(Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, gt=0)
+    tool_call_parsing: Literal["strict", "lenient"] = Field(
+        default="strict",
+        description="lenient: a tool call the model wrote as JSON text is parsed, checked and run (recorded as recovered)",
+    )
 
 
 def server_url(value: str) -> str:

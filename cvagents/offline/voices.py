@@ -18,7 +18,8 @@ def _bullets(items: list[str]) -> str:
 
 def _last_exec_line(state: dict) -> str:
     le = state["last_execution"]
-    return f"{len(le['succeeded'])} succeeded, {len(le['failed'])} failed, {len(le['refused'])} refused"
+    n = f"{len(le['succeeded'])} succeeded, {len(le['failed'])} failed, {len(le['refused'])} refused"
+    return n + (f", {len(le['unverified'])} unverified (no tool called)" if le.get("unverified") else "")
 
 
 def _status_line(state: dict) -> str:
@@ -64,9 +65,10 @@ def agenda(state: dict, meeting_id: str) -> str:
         if d.get("kind") == "rollback":
             lines.append(f"   - rollout controller decision ({d.get('time')}): {d.get('reason')}")
     lines.append(f"2. Last execution phase: {_last_exec_line(state)}.")
-    for key in ("failed", "refused"):
-        for a in state["last_execution"][key][:5]:
-            lines.append(f"   - {key}: {a['action']} — {a.get('error') or a.get('reason') or ''}")
+    for key in ("failed", "refused", "unverified"):
+        for a in state["last_execution"].get(key, [])[:5]:
+            said = f" ({a['claim']})" if key == "unverified" and a.get("claim") else ""
+            lines.append(f"   - {key}: {a['action']} — {a.get('error') or a.get('reason') or ''}{said}")
     gates = gates_of(state)
     if gates:
         lines.append("3. Metrics against the gates:")

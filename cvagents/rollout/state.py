@@ -167,7 +167,9 @@ def snapshot(
             "recent_decisions": recent,
         },
         "evaluations_recorded": len(metrics.get("history", [])),
-        "last_execution": last_execution or {"succeeded": [], "failed": [], "refused": []},
+        # each action's status and error come from its tool calls; what its agent said is only
+        # its ``claim``, labelled as such: the measured values are ``current`` (metrics.json)
+        "last_execution": last_execution or {"succeeded": [], "failed": [], "refused": [], "unverified": []},
         "open_actions": open_actions or [],
         "failed_actions": failed_actions or [],
     }

@@ -60,6 +60,7 @@ def outcome_from_record(d: dict) -> ToolOutcome:
         d.get("result") or {},
         d.get("duration_s", 0.0),
         replayed=True,
+        recovered_from_text=bool(d.get("recovered_from_text")),
     )
 
 
@@ -100,7 +101,7 @@ class ActionRecording:
         d = self.replay.responses.take((agent, step, prompt_hash))
         return result_from_dict(d) if d is not None else None
 
-    def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
+    def call(self, ctx: ToolContext, name: str, arguments: Any, *, from_text: bool = False) -> ToolOutcome:
         i = self._index
         self._index += 1
         args = arguments if isinstance(arguments, dict) else {"_raw": arguments}
@@ -138,7 +139,7 @@ class ActionRecording:
             # Done in the world before the journal knew (a crash, or a mirror whose journal copy
             # lags its files): answer as the call that did it answered.
             outcome = tool.recovered_outcome(ctx, outcome, before)
-        outcome = dataclasses.replace(outcome, result=_as_journaled(outcome.result))
+        outcome = dataclasses.replace(outcome, result=_as_journaled(outcome.result), recovered_from_text=from_text)
         crashpoint(f"tool_after:{name}")
         self.record("tool_call", {"action_id": self.key, "agent": ctx.agent, **outcome.as_dict()})
         return outcome

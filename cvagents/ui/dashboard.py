@@ -229,7 +229,7 @@ class ExecutionDashboard(Dashboard):
                 f"P95 <b>{fmt(m.get('latency_p95_ms'))} ms</b> · SLO <b>{'—' if slo is None else f'{slo:.2%}'}</b>"
             )
         parts.append(
-            f"Tool executions (last {e['heartbeats']} heartbeats): <b>{c['succeeded']}</b> succeeded, <b>{c['failed']}</b> failed, <b>{c['refused']}</b> refused"
+            f"Tool executions (last {e['heartbeats']} heartbeats): <b>{c['succeeded']}</b> succeeded, <b>{c['failed']}</b> failed, <b>{c['refused']}</b> refused, <b>{c['unverified']}</b> actions without a tool call (unverified)"
         )
         summary = "<br>".join(parts)
         rollout = (

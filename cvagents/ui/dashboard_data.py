@@ -52,7 +52,8 @@ __all__ = [
     "tokens_by_agent",
 ]
 
-STATUSES = ("succeeded", "failed", "refused")
+# an action whose agent called no tool is one execution row with status "unverified"
+STATUSES = ("succeeded", "failed", "refused", "unverified")
 # Table columns say which clock a time is on: the run's simulated clock (meeting ids, heartbeats,
 # decisions, metrics) or the wall clock (a submission, a file's change)
 DONE_AT = "done at (simulated)"
@@ -239,7 +240,7 @@ def _detail(e: dict) -> str:
 
 
 def per_heartbeat(heartbeats: list[dict]) -> pd.DataFrame:
-    """Succeeded / failed / refused tool executions per heartbeat."""
+    """Succeeded / failed / refused tool executions (and unverified actions: no tool) per heartbeat."""
     rows = []
     for hb in heartbeats:
         c = {s: 0 for s in STATUSES}

@@ -24,6 +24,7 @@ STATUS_COLORS = {
     "no_go": "#c62828",
     "no-go": "#c62828",
     "refused": "#ef6c00",
+    "unverified": "#8e24aa",
     "inconclusive": "#ef6c00",
     "hold": "#ef6c00",
     "pending": "#616161",

@@ -26,7 +26,7 @@ from cvagents.ui import dashboard_data as dd  # noqa: E402
 
 SIZE = (7.5, 2.8)
 DPI = 90
-STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "refused": "#ef6c00"}
+STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "refused": "#ef6c00", "unverified": "#8e24aa"}
 # a stage's colour by its place in the rollout: the first grey, the last green, those between
 # blue, purple, teal, ...
 FIRST_STAGE, LAST_STAGE, OTHER_STAGES = "#6d6d6d", "#2e7d32", ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#5d4037")

@@ -18,7 +18,7 @@ def test_create_takes_no_variant_and_leaves_existing_artifacts_alone(tmp_path):
     (ws.validation_dir / "dataset_info.json").write_text("{}")
     ctx = ToolContext(ws, cfg, action_key="m#1")
     o = reg.call(ctx, "create_v1_artifacts", {"variant": "degraded"})
-    assert o.status == "refused" and "variant" in o.result["reason"]
+    assert o.status == "failed" and "argument variant: Extra inputs are not permitted" in o.result["error"]
     assert not (ws.research_dir / "v1_degraded.pth").exists()
     ctx.action_key = "m#2"
     o = reg.call(ctx, "create_v1_artifacts", {})

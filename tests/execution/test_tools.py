@@ -7,7 +7,7 @@ import pytest
 
 from cvagents.config import CoordinationConfig
 from cvagents.execution.tools import ToolContext, default_registry
-from cvagents.rollout import deployment, metrics_store
+from cvagents.rollout import decisions, deployment, metrics_store
 from cvagents.workspace import Workspace
 
 
@@ -47,13 +47,28 @@ def test_every_tool_has_a_strict_json_schema(reg):
     assert set(d["required"]) == {"model_path", "stage"}
 
 
-def test_unknown_tool_and_bad_arguments_are_refused(reg, ctx):
+def test_unknown_tool_and_bad_arguments_fail_with_what_to_fix_and_change_nothing(reg, ctx):
+    """Errors the model can fix come back as the tool's error (failed), never as a refusal:
+    the call is not run and no rollout decision is recorded."""
     o = call(reg, ctx, "rm_rf", path="/")
-    assert o.status == "refused" and "unknown tool 'rm_rf'" in o.result["reason"]
+    assert o.status == "failed" and "unknown tool 'rm_rf'" in o.result["error"] and "deploy_model" in o.result["error"]
     o = call(reg, ctx, "deploy_model", model_path="research/v1_production.pth")
-    assert o.status == "refused" and "stage" in o.result["reason"]
+    assert o.status == "failed" and "argument stage: Field required" in o.result["error"]
     o = call(reg, ctx, "deploy_model", model_path="research/v1_production.pth", stage="shadow", force=True)
-    assert o.status == "refused" and "force" in o.result["reason"]
+    assert o.status == "failed" and "argument force: Extra inputs are not permitted" in o.result["error"]
+    o = call(reg, ctx, "deploy_model", model_path=["research/v1_production.pth"], stage="shadow")
+    assert o.status == "failed" and "argument model_path: Input should be a valid string" in o.result["error"]
+    o = call(reg, ctx, "deploy_model", model_path="research/v1_production.pth", stage="Shadow")
+    assert o.status == "failed"
+    assert o.result["error"] == (
+        "argument stage: 'Shadow' is not allowed; expected one of shadow, 5_percent, 20_percent, 50_percent, production"
+    )
+    o = call(reg, ctx, "run_python_script", path="research/x.py", args=["line\nbreak"])
+    assert o.status == "failed" and "control characters" in o.result["error"]
+    o = call(reg, ctx, "rollout_status", stage="prod")
+    assert o.status == "failed" and "argument stage: 'prod' is not allowed" in o.result["error"]
+    ws = ctx.workspace
+    assert not decisions.read(ws) and not any(any(ws.stage_dir(s).glob("versions/*")) for s in ws.stages)
 
 
 @pytest.mark.parametrize("path", ["../outside.py", "/etc/passwd", "research/../../x.py", "deployment/evil.py"])
@@ -207,7 +222,6 @@ def test_check_files_reports_missing(reg, ctx):
         (["~/.ssh/id_rsa"], "home-directory path"),
         (["--out", "research/../../escape.json"], "outside the allowed folders"),
         (["--url", "https://example.com/x"], "URL"),
-        (["line\nbreak"], "control characters"),
     ],
 )
 def test_script_arguments_that_leave_the_workspace_are_refused(reg, ctx, args, why):
@@ -241,5 +255,5 @@ def test_statuses_keep_their_journaled_values():
     from cvagents.execution.tools import ToolStatus
 
     assert [s.value for s in ToolStatus] == ["succeeded", "failed", "refused"]
-    assert [s.value for s in ActionStatus] == ["succeeded", "failed", "refused"]
+    assert [s.value for s in ActionStatus] == ["succeeded", "failed", "refused", "unverified"]
     assert json.dumps({"status": ToolStatus.REFUSED}) == '{"status": "refused"}'

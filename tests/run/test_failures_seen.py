@@ -86,7 +86,7 @@ def test_status_counts_each_session_from_its_journal_on_the_workspace_and_its_mi
         }
         assert x["actions"] == {
             k: Counter(r.data["status"] for r in recs if r.kind == "action_finished")[k]
-            for k in ("succeeded", "failed", "refused")
+            for k in ("succeeded", "failed", "refused", "unverified")
         }
         assert x["meetings"] == 1 and x["heartbeats"] == sum(r.kind == "heartbeat_completed" for r in recs) > 0
         assert x["tools"]["succeeded"] and x["tools"]["failed"] and x["tools"]["refused"] and x["actions"]["failed"]

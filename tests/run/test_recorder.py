@@ -107,9 +107,9 @@ def test_a_call_is_journaled_as_started_with_the_world_before_then_as_finished(c
     assert list(out.result) == sorted(out.result)
 
 
-def test_an_unknown_tool_is_journaled_and_refused(counter, journal, ctx):
+def test_an_unknown_tool_is_journaled_and_fails_for_the_model_to_fix(counter, journal, ctx):
     out = recorder(counter, journal).action("m#1").call(ctx, "rm_rf", {"path": "/"})
-    assert out.status == ToolStatus.REFUSED and "unknown tool" in out.result["reason"]
+    assert out.status == ToolStatus.FAILED and "unknown tool" in out.result["error"]
     assert [k for k, _ in journal.recs] == ["tool_started", "tool_call"] and journal.recs[0][1]["world"] == {}
 
 

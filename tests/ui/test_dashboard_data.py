@@ -100,7 +100,11 @@ def test_empty_workspace_says_so(tmp_path, make):
     p, e = dd.planning_data(src), dd.execution_data(src)
     h = dd.health(src)
     assert h.state == "empty" and str(root) in h.message
-    assert p["actions"].empty and e["metrics"].empty and e["counts"] == {"succeeded": 0, "failed": 0, "refused": 0}
+    assert (
+        p["actions"].empty
+        and e["metrics"].empty
+        and e["counts"] == {"succeeded": 0, "failed": 0, "refused": 0, "unverified": 0}
+    )
 
 
 def _set_session(ws: Path, **fields) -> Path:
@@ -199,7 +203,13 @@ def test_a_refresh_reads_only_the_newest_files(tmp_path, monkeypatch):
     actions = [n for n in parsed if n.startswith("actions_")]
     assert len(actions) <= 10 + 5 and len(executions) <= 24 + 6, (len(actions), len(executions))
     assert e["heartbeats"] == 24 and len(p["meetings"]) == 10 and len(e["metrics"]) <= 200
-    assert len(p["actions"]) == 18 and set(p["actions"]["status"]) <= {"succeeded", "failed", "refused", "pending"}
+    assert len(p["actions"]) == 18 and set(p["actions"]["status"]) <= {
+        "succeeded",
+        "failed",
+        "refused",
+        "unverified",
+        "pending",
+    }
     parsed.clear()
     dd.execution_data(dd.Source(root))
     assert parsed == []  # nothing changed: nothing parsed again

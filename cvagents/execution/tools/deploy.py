@@ -19,15 +19,22 @@ from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.durability.crashpoints import crashpoint
 from cvagents.durability.hashing import sha256_file
 from cvagents.execution.tools.paths import inside
-from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolOutcome, ToolRefused
+from cvagents.execution.tools.registry import (
+    Tool,
+    ToolContext,
+    ToolFailed,
+    ToolOutcome,
+    ToolRefused,
+    not_allowed_value,
+)
 from cvagents.rollout import decisions, deployment, metrics_store
 from cvagents.rollout.controller import assess_deploy
 from cvagents.rollout.gates import previous_stage
 
 
 def _stage(ctx: ToolContext, stage: str):
-    if stage not in ctx.config.rollout.stages:
-        raise ToolRefused(f"unknown stage {stage!r}; stages are {', '.join(ctx.config.rollout.stages)}")
+    if stage not in ctx.config.rollout.stages:  # a typo the model can fix, not a rollout decision
+        raise not_allowed_value("stage", stage, ctx.config.rollout.stages)
     d = ctx.workspace.stage_dir(stage)
     d.mkdir(parents=True, exist_ok=True)
     deployment.recover(d)
@@ -71,17 +78,6 @@ def resolve_model(ctx: ToolContext, given: str):
 
 def deploy_model(ctx: ToolContext, args: DeployArgs) -> dict:
     ws, cfg = ctx.workspace, ctx.config
-    if args.stage not in cfg.rollout.stages:
-        why = f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}"
-        _decide(
-            ctx,
-            "deploy_model",
-            "refused",
-            stage=args.stage,
-            outcome="refused",
-            reason=why,
-        )
-        raise ToolRefused(why)
     stage_dir = _stage(ctx, args.stage)
     art, _ = resolve_model(ctx, args.model_path)
     sha = sha256_file(art)

@@ -1,8 +1,11 @@
 """The tool registry: every tool an executive agent may call, with a JSON schema for its
 arguments (from a pydantic model), and the one place where calls are checked and run.
 
-A call naming an unknown tool, or with arguments that fail the schema, is refused with a
-reason and never run; the refusal goes back to the model as the tool's result.
+A call naming an unknown tool, or with arguments that fail the schema (a missing, extra or
+mistyped argument, a value not among the allowed ones), is never run and *fails* with an error
+that names the argument and what is allowed: the model can fix it on its next step. ``refused``
+is kept for calls that are not allowed (the rollout controller, a path outside the workspace):
+final, never retried as-is.
 
 A tool owns its recovery. A run journals every call as started (with what the tool's ``before``
 hook says the world looked like) and as finished; after a crash between the two, the run asks
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,6 +37,16 @@ class ToolFailed(Exception):
     """The call was allowed but did not achieve its effect."""
 
 
+class ToolArgumentError(ToolFailed):
+    """An argument the model can fix (a value not among the allowed ones): the call fails with
+    this message as the tool's error, never a refusal, and nothing is recorded as a decision."""
+
+
+def not_allowed_value(argument: str, value: Any, allowed: Iterable[str]) -> ToolArgumentError:
+    """The error for ``argument`` given a ``value`` that is not one of ``allowed``."""
+    return ToolArgumentError(f"argument {argument}: {value!r} is not allowed; expected one of {', '.join(allowed)}")
+
+
 @dataclass
 class ToolContext:
     workspace: Any  # cvagents.workspace.Workspace
@@ -50,8 +63,8 @@ class ToolStatus(StrEnum):
     """How a tool call ended (the ``status`` of a ``tool_call`` record)."""
 
     SUCCEEDED = "succeeded"  # the tool ran and achieved its effect; ``result`` says what it did
-    FAILED = "failed"  # allowed, but it did not achieve its effect (or crashed); ``result["error"]``
-    REFUSED = "refused"  # never run: unknown tool, bad arguments, or not allowed; ``result["reason"]``
+    FAILED = "failed"  # no effect, a crash, or wrong arguments (then never run); ``result["error"]``
+    REFUSED = "refused"  # not allowed (the controller, a path outside the workspace); ``result["reason"]``
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class ToolOutcome:
     duration_s: float
     #: taken from the journal on resume: the tool was not run (nor journaled) again
     replayed: bool = field(default=False, compare=False)
+    #: the model wrote this call as JSON text, not as a native tool call (lenient parsing)
+    recovered_from_text: bool = False
 
     @property
     def ok(self) -> bool:
@@ -75,6 +90,7 @@ class ToolOutcome:
             "status": self.status,
             "result": self.result,
             "duration_s": round(self.duration_s, 4),
+            **({"recovered_from_text": True} if self.recovered_from_text else {}),
         }
 
 
@@ -126,6 +142,16 @@ class Tool:
         return outcome
 
 
+def schema_error(tool: str, e: ValidationError) -> str:
+    """One line naming each wrong argument and what it expects (pydantic lists a Literal's values)."""
+    why = "; ".join(
+        f"argument {'.'.join(map(str, x['loc'])) or '(all)'}: {x['msg']}"
+        + (f" (got {x['input']!r})" if x["type"] not in ("missing", "extra_forbidden") else "")
+        for x in e.errors()
+    )
+    return f"arguments do not match the schema of {tool}: {why}; fix them and call {tool} again"
+
+
 class ToolRegistry:
     def __init__(self, tools: list[Tool]):
         self._tools = {t.name: t for t in tools}
@@ -148,12 +174,11 @@ class ToolRegistry:
 
         tool = self._tools.get(name)
         if tool is None:
-            return done(ToolStatus.REFUSED, {"reason": f"unknown tool {name!r}; allowed: {', '.join(self._tools)}"})
+            return done(ToolStatus.FAILED, {"error": f"unknown tool {name!r}; the tools are {', '.join(self._tools)}"})
         try:
             parsed = tool.args.model_validate(args)
         except ValidationError as e:
-            why = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'arguments'}: {x['msg']}" for x in e.errors())
-            return done(ToolStatus.REFUSED, {"reason": f"arguments do not match the schema of {name}: {why}"})
+            return done(ToolStatus.FAILED, {"error": schema_error(name, e)})
         try:
             return done(ToolStatus.SUCCEEDED, tool.fn(ctx, parsed))
         except ToolRefused as e:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.execution.tools.deploy import _now, _safe, _stage
-from cvagents.execution.tools.registry import Tool, ToolContext, ToolFailed, ToolRefused
+from cvagents.execution.tools.registry import Tool, ToolArgumentError, ToolContext, ToolFailed, not_allowed_value
 from cvagents.models import collection
 from cvagents.models.adapter import AdapterError, close_adapter, open_adapter
 from cvagents.models.collection import CollectionError
@@ -41,8 +41,8 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
         raise ToolFailed(f"nothing is deployed to {args.stage}; no traffic to replay")
     minutes = args.minutes or rc.replay.default_minutes
     if minutes > rc.replay.max_minutes:
-        raise ToolRefused(
-            f"a replay covers at most {rc.replay.max_minutes:g} minutes (rollout.replay.max_minutes); asked for {minutes:g}"
+        raise ToolArgumentError(
+            f"argument minutes: a replay covers at most {rc.replay.max_minutes:g} minutes (rollout.replay.max_minutes); asked for {minutes:g}"
         )
     rec_id = f"traffic_{_safe(ctx.action_key)}_{live['sha256'][:8]}"
     existing = read_json(ws.evaluations_dir / f"{rec_id}.json")
@@ -156,7 +156,7 @@ def rollout_status(ctx: ToolContext, args: StatusArgs) -> dict:
     merges pending measurements into metrics.json first, as collect_metrics does)."""
     ws, cfg = ctx.workspace, ctx.config
     if args.stage is not None and args.stage not in cfg.rollout.stages:
-        raise ToolRefused(f"unknown stage {args.stage!r}; stages are {', '.join(cfg.rollout.stages)}")
+        raise not_allowed_value("stage", args.stage, cfg.rollout.stages)
     metrics = metrics_store.collect(ws.metrics_file, ws.evaluations_dir, _now(ctx))["metrics"]
     out: dict[str, dict[str, Any] | None] = {}
     for stage in cfg.rollout.stages:

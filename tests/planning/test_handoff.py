@@ -30,7 +30,7 @@ GOOD = {
             "owner": "ops_commander",
             "priority": "high",
             "estimated_duration": "5min",
-            "success_criteria": "Model deployed",
+            "success_criteria": "Model deployed to the shadow stage",
         },
         {
             "action": "Evaluate V1.0 on validation set",

@@ -180,28 +180,43 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+NOT_A_SENTENCE = "is not an action sentence"
+NOTHING_TO_MEASURE = "names nothing to measure"
+
+
 def plan_problems(syn: Synthesis, owners: set[str]) -> list[str]:
     """What makes the synthesis's actions something no one could act on: an owner who is not an
     executive agent, an action that is not a sentence, a success criterion that names nothing to
-    measure. Each problem names the action and what is expected."""
+    measure. Each problem names the action; ``expected`` says once what each kind should be."""
     problems = []
-    terms = ", ".join(MEASURABLE_TERMS[:TERMS_QUOTED])
     for i, a in enumerate(syn.actions):
         if a.owner not in owners:
             problems.append(f"actions.{i}.owner: expected one of {sorted(owners)}, got {a.owner!r}")
         if not is_action_sentence(a.action):
-            problems.append(
-                f"actions.{i}.action: {_clip(a.action)!r} is not an action sentence: expected an instruction "
-                f"a person could act on, starting with a verb, of at least {MIN_ACTION_WORDS} words "
-                f"(e.g. {ACTION_EXAMPLE!r}), not a tool or function name"
-            )
+            problems.append(f"actions.{i}.action: {_clip(a.action)!r} {NOT_A_SENTENCE}")
         if not is_measurable(a.success_criteria):
             problems.append(
-                f"actions.{i}.success_criteria of {_clip(a.action, 40)!r}: {_clip(a.success_criteria)!r} names "
-                f"nothing to measure: expected a metric or observable with its threshold (a number, or one of "
-                f"{terms}, …)"
+                f"actions.{i}.success_criteria of {_clip(a.action, 40)!r}: {_clip(a.success_criteria)!r} "
+                f"{NOTHING_TO_MEASURE}"
             )
     return problems
+
+
+def expected(problems: list[str]) -> str:
+    """The rule behind each kind of problem in ``problems``, said once (empty when none applies)."""
+    rules = []
+    if any(NOT_A_SENTENCE in p for p in problems):
+        rules.append(
+            f"an action is an instruction a person could act on, starting with a verb, of at least "
+            f"{MIN_ACTION_WORDS} words (e.g. {ACTION_EXAMPLE!r}), not a tool or function name"
+        )
+    if any(NOTHING_TO_MEASURE in p for p in problems):
+        rules.append(
+            "a success_criteria names a metric or observable with its threshold: a number, or one of "
+            + ", ".join(MEASURABLE_TERMS[:TERMS_QUOTED])
+            + ", …"
+        )
+    return " — expected: " + "; ".join(rules) if rules else ""
 
 
 def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
@@ -219,7 +234,7 @@ def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
         raise HandoffError(_explain(e)) from None
     problems = plan_problems(syn, owners)
     if problems:
-        raise HandoffError(_first_few(problems))
+        raise HandoffError(_first_few(problems) + expected(problems))
     return syn
 
 

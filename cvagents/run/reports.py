@@ -118,7 +118,7 @@ def render_summary(rec: dict[str, Any]) -> str:
     out.append(f"- Agents participated: {len(rec['participants'])} ({', '.join(rec['participants'])})")
     if rec["absent"]:
         out.append("- Absent: " + "; ".join(f"{a}: {e}" for a, e in rec["absent"].items()))
-    if not_counted := [s for s in rec["speeches"] if s.get("participation_note")]:
+    if not_counted := sorted((s for s in rec["speeches"] if s.get("participation_note")), key=lambda s: s["agent"]):
         out.append(
             "- Not counted as taking part: " + "; ".join(f"{s['agent']} ({s['participation']})" for s in not_counted)
         )

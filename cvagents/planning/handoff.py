@@ -129,12 +129,14 @@ def _too_many(raw: object, max_actions: int) -> str | None:
 
 # ---------------------------------------------------------------- plans a person could act on
 # A synthesis is held to these (a handoff written by hand is the person's own plan, and is not):
-# each ``action`` is a sentence that starts with a plain word and has at least
-# ``MIN_ACTION_WORDS`` plain words, so ``re_evaluate_model`` or ``runEvaluation(shadow)`` is sent
-# back; each ``success_criteria`` names what to measure: a number, a comparison, or one of
+# each ``action`` is a sentence of at least ``MIN_ACTION_WORDS`` words that starts with a plain
+# word (a verb, not an identifier), so ``re_evaluate_model`` or ``runEvaluation(shadow)`` is sent
+# back while "Deploy research/v1_production.pth to 50_percent." passes; each ``success_criteria``
+# names what to measure: a number, a comparison, or one of
 # ``MEASURABLE_TERMS`` (metrics, gates, stages, artifact checks). The terms live here only; the
 # synthesis ask and the repair message quote them from here.
-MIN_ACTION_WORDS = 3
+MIN_ACTION_WORDS = 3  # words (paths and stage names count) ...
+MIN_PLAIN_WORDS = 2  # ... of which plain words, the first one among them
 ACTION_EXAMPLE = "Re-evaluate the candidate on the validation set"
 MEASURABLE_TERMS = (  # the first TERMS_QUOTED are named when a criterion is refused
     "NDCG", "latency", "P95", "error rate", "recall", "MRR", "SLO", "gate", "stage", "threshold",
@@ -168,7 +170,7 @@ def is_action_sentence(text: str) -> bool:
     """``text`` reads as an instruction a person could act on, not a tool or function name."""
     tokens = [t.strip(_PUNCT) for t in text.split()]
     tokens = [t for t in tokens if t]
-    return bool(tokens) and _plain(tokens[0]) and sum(map(_plain, tokens)) >= MIN_ACTION_WORDS
+    return len(tokens) >= MIN_ACTION_WORDS and _plain(tokens[0]) and sum(map(_plain, tokens)) >= MIN_PLAIN_WORDS
 
 
 def is_measurable(text: str) -> bool:

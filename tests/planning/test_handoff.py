@@ -133,7 +133,16 @@ def _with(**action) -> str:
 
 @pytest.mark.parametrize(
     "fragment",
-    ["re_evaluate_model", "run_evaluation", "Evaluate", "runEvaluation on shadow", "`deploy_model` stage=shadow"],
+    [
+        "re_evaluate_model",
+        "run_evaluation",
+        "Evaluate",
+        "Evaluate it",
+        "runEvaluation on shadow",
+        "re_evaluate_model on shadow",
+        "`deploy_model` stage=shadow",
+        "Call run_evaluation(shadow)",
+    ],
 )
 def test_an_identifier_or_a_fragment_is_not_an_action(fragment):
     with pytest.raises(hf.HandoffError) as e:
@@ -166,6 +175,7 @@ def test_a_success_criterion_that_names_nothing_to_measure_is_refused(criteria):
         ("Measure MRR and recall of the candidate.", "MRR and recall@10 reported for the candidate"),
         ("**Roll back** the 20_percent stage now", "the 20_percent stage serves the previous version"),
         ("Check that the essential files exist (research/v1_production.pth).", "check_files reports 0 missing"),
+        ("Deploy research/v1_production.pth to 50_percent.", "the 50_percent stage serves the model"),
     ],
 )
 def test_a_sentence_with_a_measurable_criterion_passes(action, criteria):

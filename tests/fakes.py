@@ -10,6 +10,9 @@ A reply is one of:
 - ``[("tool_name", {args}), ...]`` (or ``ToolCall`` objects): native tool calls;
 - an exception (instance or class): raised, as a provider failing for good would;
 - ``Delay(seconds, then)``: wait, then answer with ``then``;
+- ``Cut(text, stop_reason)``: a text answer the provider stopped at its output limit
+  (``stop_reason`` as the SDK says it: "max_tokens", "length", "MAX_TOKENS");
+- ``echo_prompt``: the request's last message said back, as small models do;
 - ``OFFLINE``: the offline provider's answer;
 - an ``LLMResult``: returned as it is;
 - a function of the request that returns any of the above.
@@ -37,7 +40,7 @@ from cvagents.llm.base import LLMRequest, LLMResult, Provider, ToolCall, Usage
 from cvagents.offline.provider import MODEL as OFFLINE_MODEL
 from cvagents.offline.provider import OfflineProvider
 
-__all__ = ["OFFLINE", "Delay", "ScriptedProvider", "synthesis_json"]
+__all__ = ["OFFLINE", "Cut", "Delay", "ScriptedProvider", "echo_prompt", "synthesis_json"]
 
 
 class _Offline:
@@ -54,6 +57,19 @@ class Delay:
 
     seconds: float
     then: Any = OFFLINE
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A text answer stopped at the output limit, with the provider's word for it."""
+
+    text: str
+    stop_reason: str = "max_tokens"
+
+
+def echo_prompt(request: LLMRequest) -> str:
+    """The reply of a model that repeats the prompt back instead of answering it."""
+    return request.messages[-1].content
 
 
 _Key = tuple[str | None, str | None]  # (agent, purpose); None: any
@@ -174,7 +190,10 @@ class ScriptedProvider(Provider):
         if reply is OFFLINE:
             res = self._offline.complete(request)
             return replace(res, model=self.model, provider=self.name, latency_s=sw.elapsed())
-        if isinstance(reply, str):
+        stop = ""
+        if isinstance(reply, Cut):
+            text, calls, stop = reply.text, (), reply.stop_reason
+        elif isinstance(reply, str):
             text, calls = reply, ()
         elif isinstance(reply, list):
             text, calls = "", tuple(_tool_call(c, f"call_{n}_{i}") for i, c in enumerate(reply))
@@ -182,7 +201,7 @@ class ScriptedProvider(Provider):
             raise TypeError(f"not a scripted reply: {reply!r}")
         prompt = request.system + "".join(m.content for m in request.messages)
         usage = Usage(max(1, len(prompt) // 4), max(1, len(text) // 4))
-        stop = "tool_use" if calls else "end_turn"
+        stop = stop or ("tool_use" if calls else "end_turn")
         return LLMResult(text, calls, usage, self.model, self.name, sw.elapsed(), stop)
 
 

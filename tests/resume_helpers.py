@@ -44,7 +44,7 @@ def scripted_plan(plan=PLAN) -> ScriptedProvider:
             "owner": o,
             "priority": p,
             "estimated_duration": "5min",
-            "success_criteria": "the tool reports success",
+            "success_criteria": "the tool result reports no error",
         }
         for a, o, p in plan
     ]

@@ -99,7 +99,7 @@ def _deploying_workspace(tmp_path: Path, model_bytes: int) -> tuple[Path, Path]:
         "owner": "ops_commander",
         "priority": "high",
         "estimated_duration": "5min",
-        "success_criteria": "the tool reports success",
+        "success_criteria": "deployment/shadow holds the model with a matching sha256",
     }
     script = tmp_path / "script.json"
     script.write_text(

@@ -123,7 +123,7 @@ def _drill(stage: str, priority: str = "high") -> dict:
         "rollback_officer",
         priority,
         "2min",
-        "Drill passes: previous version healthy, live checksum restored",
+        "Rollback drill passes: previous version healthy, live checksum restored",
     )
 
 
@@ -215,7 +215,7 @@ def _no_artifacts(state: dict, thr: dict) -> tuple[list[dict], list[dict], dict]
             "integration_engineer",
             "high",
             "2min",
-            "research/v1_production.pth and data/validation_set/dataset_info.json exist",
+            "research/v1_production.pth and data/validation_set/dataset_info.json exist and the tool reports the model's sha256",
         ),
         _deploy_first(state, "research/v1_production.pth", "V1.0"),
         *_gather(state, first, thr, ALL_EVIDENCE, None, ""),
@@ -280,7 +280,7 @@ def _on_stage(state: dict, thr: dict) -> tuple[list[dict], list[dict], list[str]
                 "rollback_officer",
                 "high",
                 "2min",
-                f"deployment/{stage} points at the previous version (or is empty)",
+                f"deployment/{stage} manifest points at the previous version (or the stage is empty)",
             ),
             _act(
                 f"Investigate the failed gate: run research/evaluate_model.py --model deployment/{stage}/versions/{cur['version']}/{_artifact_name(state)} --validation-set data/validation_set.",

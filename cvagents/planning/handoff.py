@@ -127,6 +127,100 @@ def _too_many(raw: object, max_actions: int) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- plans a person could act on
+# A synthesis is held to these (a handoff written by hand is the person's own plan, and is not):
+# each ``action`` is a sentence of at least ``MIN_ACTION_WORDS`` words that starts with a plain
+# word (a verb, not an identifier), so ``re_evaluate_model`` or ``runEvaluation(shadow)`` is sent
+# back while "Deploy research/v1_production.pth to 50_percent." passes; each ``success_criteria``
+# names what to measure: a number, a comparison, or one of
+# ``MEASURABLE_TERMS`` (metrics, gates, stages, artifact checks). The terms live here only; the
+# synthesis ask and the repair message quote them from here.
+MIN_ACTION_WORDS = 3  # words (paths and stage names count) ...
+MIN_PLAIN_WORDS = 2  # ... of which plain words, the first one among them
+ACTION_EXAMPLE = "Re-evaluate the candidate on the validation set"
+MEASURABLE_TERMS = (  # the first TERMS_QUOTED are named when a criterion is refused
+    "NDCG", "latency", "P95", "error rate", "recall", "MRR", "SLO", "gate", "stage", "threshold",
+    # more metrics
+    "precision", "accuracy", "AUC", "F1", "P50", "P90", "P99", "throughput", "QPS", "SLA", "error",
+    "incident", "P0", "requests", "metric",
+    # gates and their evidence
+    "CI", "confidence", "rollback", "drill", "approval", "minutes",
+    # stages
+    "shadow", "percent", "production",
+    # artifacts a tool can check
+    "sha256", "checksum", "manifest",
+)  # fmt: skip
+TERMS_QUOTED = 10
+_PLAIN_WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_PUNCT = "\"'`.,;:!?()[]{}*"
+_TERMS = re.compile(
+    r"(?<![a-z])(?:" + "|".join(re.escape(t.lower()) for t in MEASURABLE_TERMS) + r")(?:s|es)?(?![a-z])"
+)
+_NUMBER = re.compile(r"(?<![A-Za-z_./])\d+(?:\.\d+)?")
+_COMPARISON = re.compile(r"[<>=≥≤%]")
+
+
+def _plain(token: str) -> bool:
+    """A word of a sentence: letters (with inner hyphens or apostrophes), not an identifier."""
+    return bool(_PLAIN_WORD.fullmatch(token)) and not _CAMEL.search(token)
+
+
+def is_action_sentence(text: str) -> bool:
+    """``text`` reads as an instruction a person could act on, not a tool or function name."""
+    tokens = [t.strip(_PUNCT) for t in text.split()]
+    tokens = [t for t in tokens if t]
+    return len(tokens) >= MIN_ACTION_WORDS and _plain(tokens[0]) and sum(map(_plain, tokens)) >= MIN_PLAIN_WORDS
+
+
+def is_measurable(text: str) -> bool:
+    """``text`` names something a tool result can show: a number, a comparison or a measurable term."""
+    return bool(_NUMBER.search(text) or _COMPARISON.search(text) or _TERMS.search(text.lower()))
+
+
+def _clip(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+NOT_A_SENTENCE = "is not an action sentence"
+NOTHING_TO_MEASURE = "names nothing to measure"
+
+
+def plan_problems(syn: Synthesis, owners: set[str]) -> list[str]:
+    """What makes the synthesis's actions something no one could act on: an owner who is not an
+    executive agent, an action that is not a sentence, a success criterion that names nothing to
+    measure. Each problem names the action; ``expected`` says once what each kind should be."""
+    problems = []
+    for i, a in enumerate(syn.actions):
+        if a.owner not in owners:
+            problems.append(f"actions.{i}.owner: expected one of {sorted(owners)}, got {a.owner!r}")
+        if not is_action_sentence(a.action):
+            problems.append(f"actions.{i}.action: {_clip(a.action)!r} {NOT_A_SENTENCE}")
+        if not is_measurable(a.success_criteria):
+            problems.append(
+                f"actions.{i}.success_criteria of {_clip(a.action, 40)!r}: {_clip(a.success_criteria)!r} "
+                f"{NOTHING_TO_MEASURE}"
+            )
+    return problems
+
+
+def expected(problems: list[str]) -> str:
+    """The rule behind each kind of problem in ``problems``, said once (empty when none applies)."""
+    rules = []
+    if any(NOT_A_SENTENCE in p for p in problems):
+        rules.append(
+            f"an action is an instruction a person could act on, starting with a verb, of at least "
+            f"{MIN_ACTION_WORDS} words (e.g. {ACTION_EXAMPLE!r}), not a tool or function name"
+        )
+    if any(NOTHING_TO_MEASURE in p for p in problems):
+        rules.append(
+            "a success_criteria names a metric or observable with its threshold: a number, or one of "
+            + ", ".join(MEASURABLE_TERMS[:TERMS_QUOTED])
+            + ", …"
+        )
+    return " — expected: " + "; ".join(rules) if rules else ""
+
+
 def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
     """Parse and check the moderator's synthesis; ``HandoffError`` says exactly what is wrong."""
     try:
@@ -140,13 +234,9 @@ def parse_synthesis(text: str, owners: set[str], max_actions: int) -> Synthesis:
         syn = Synthesis.model_validate(raw)
     except ValidationError as e:
         raise HandoffError(_explain(e)) from None
-    problems = [
-        f"actions.{i}.owner: expected one of {sorted(owners)}, got {a.owner!r}"
-        for i, a in enumerate(syn.actions)
-        if a.owner not in owners
-    ]
+    problems = plan_problems(syn, owners)
     if problems:
-        raise HandoffError(_first_few(problems))
+        raise HandoffError(_first_few(problems) + expected(problems))
     return syn
 
 

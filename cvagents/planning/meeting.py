@@ -22,6 +22,7 @@ from cvagents.llm.base import LLMRequest, LLMResult, Message, Provider, Purpose,
 from cvagents.offline.provider import OfflineProvider
 from cvagents.offline.voices import agenda as build_agenda
 from cvagents.planning import handoff as hf
+from cvagents.planning.participation import Participation, judge
 from cvagents.planning.team import Agent, Teams
 from cvagents.secrets import redact
 
@@ -34,7 +35,9 @@ CONTRIBUTION_ASK = (
 SYNTHESIS_ASK = (
     "Synthesise the meeting. Return ONLY a JSON object with keys decisions, go_no_go, risks, "
     "cross_pollination and actions (at most {max_actions}; each with action, owner, priority, "
-    "estimated_duration, success_criteria; owner one of: {owners}). Never plan a promotion past "
+    "estimated_duration, success_criteria; owner one of: {owners}). Each action is a sentence a "
+    "person could act on (e.g. '{example}'), never a tool or function name; each success_criteria "
+    "names what to measure: a number or threshold, or one of {terms}. Never plan a promotion past "
     "a failing or inconclusive gate or skip a stage."
 )
 
@@ -57,6 +60,25 @@ class Speech:
     usage: Usage
     latency_s: float
     error: str | None = None
+    stop_reason: str = ""
+    participation: Participation = Participation.TOOK_PART  # see cvagents.planning.participation
+    participation_note: str = ""  # why it did not count, for the transcript and the summary
+
+    @property
+    def passed_on(self) -> bool:
+        """Its words reach the next round and the synthesis (an empty or echoed answer's do not)."""
+        return self.participation in (Participation.TOOK_PART, Participation.CUT)
+
+    @property
+    def as_heard(self) -> str:
+        """The words passed on; a cut answer says it was cut."""
+        return self.text + ("\n[cut at its output limit]" if self.participation == Participation.CUT else "")
+
+    def judged(self, req: LLMRequest) -> Speech:
+        """This answer with its participation judged against the request it answers."""
+        prompt = "\n".join([req.system, *(m.content for m in req.messages)])
+        v = judge(self.text, prompt, self.stop_reason, check_echo=self.purpose == "contribution")
+        return dataclasses.replace(self, participation=v.participation, participation_note=v.why)
 
 
 class MeetingStatus(StrEnum):
@@ -78,10 +100,24 @@ class MeetingOutcome:
     absent: dict[str, str]
     duration_s: float
     notes: list[str] = field(default_factory=list)
+    no_plan_reason: str | None = None  # a failed meeting: why no synthesis passed (the last rejection)
 
     @property
     def participants(self) -> list[str]:
-        return sorted({s.agent for s in self.speeches if s.error is None})
+        """The agents that took part: at least one answer that was not empty, echoed or cut."""
+        return sorted({s.agent for s in self.speeches if s.participation == Participation.TOOK_PART})
+
+    def participation_by_agent(self) -> dict[str, str]:
+        """Each agent's part in the meeting: ``took_part`` when any of its answers counted, else
+        what its last answer was (``empty``, ``echoed``, ``cut``), ``absent`` when none came."""
+        out: dict[str, str] = {}
+        for s in self.speeches:
+            if out.get(s.agent) == Participation.TOOK_PART or (
+                s.participation == Participation.ABSENT and s.agent in out
+            ):
+                continue
+            out[s.agent] = s.participation.value
+        return out
 
     def usage_by_agent(self) -> dict[str, Usage]:
         out: dict[str, Usage] = {}
@@ -167,7 +203,8 @@ class Meeting:
                 cached["model"],
                 Usage(**cached["usage"]),
                 cached.get("latency_s", 0.0),
-            )
+                stop_reason=cached.get("stop_reason", ""),
+            ).judged(req)
         try:
             res: LLMResult = provider.complete(req)
         except Exception as e:  # a provider outage never ends the meeting
@@ -186,13 +223,24 @@ class Meeting:
                 Usage(),
                 0.0,
                 error=error,
+                participation=Participation.ABSENT,
             )
         res = dataclasses.replace(res, text=redact(res.text))  # what is journaled and passed on
         self.record(
             "agent_response",
             {"meeting_id": meeting_id, "agent": agent.name, "purpose": purpose, "prompt_hash": h, **res.as_dict()},
         )
-        return Speech(agent.name, purpose, res.text, res.provider, res.model, res.usage, res.latency_s)
+        speech = Speech(
+            agent.name,
+            purpose,
+            res.text,
+            res.provider,
+            res.model,
+            res.usage,
+            res.latency_s,
+            stop_reason=res.stop_reason,
+        )
+        return speech.judged(req)
 
     # ------------------------------------------------------------------ the meeting
     def hold(self, meeting_id: str, number: int, timestamp: str, state: dict, earlier: list[str]) -> MeetingOutcome:
@@ -221,26 +269,55 @@ class Meeting:
             for s in round_speeches:
                 if s.error:
                     absent[s.agent] = s.error
-            said = "\n\n".join(f"### {s.agent}\n{s.text}" for s in round_speeches if not s.error)
+            said = "\n\n".join(f"### {s.agent}\n{s.as_heard}" for s in round_speeches if s.passed_on)
+        not_counted = self._not_counted(speeches, meeting_id)
 
         contributions = "\n\n".join(
-            f"### {s.agent} (round {i // max(1, len(speakers)) + 1})\n{s.text}"
+            f"### {s.agent} (round {i // max(1, len(speakers)) + 1})\n{s.as_heard}"
             for i, s in enumerate(speeches)
-            if not s.error
+            if s.passed_on
         )
-        ask = SYNTHESIS_ASK.format(max_actions=self.max_actions, owners=", ".join(sorted(self.owners)))
+        ask = SYNTHESIS_ASK.format(
+            max_actions=self.max_actions,
+            owners=", ".join(sorted(self.owners)),
+            example=hf.ACTION_EXAMPLE,
+            terms=", ".join(hf.MEASURABLE_TERMS),
+        )
         messages = [Message("user", f"{base}\n## Contributions\n{contributions}\n\n{ask}")]
-        synthesis, notes = self._synthesise(messages, state, meeting_id, speeches, absent)
+        synthesis, notes, no_plan_reason = self._synthesise(messages, state, meeting_id, speeches, absent)
+        notes = not_counted + notes
         outcome_status = MeetingStatus.COMPLETED if synthesis else MeetingStatus.FAILED
         h = hf.build_handoff(synthesis, meeting_id, timestamp, number) if synthesis else None
         return MeetingOutcome(
-            meeting_id, number, outcome_status, agenda, speeches, synthesis, h, absent, sw.elapsed(), notes
+            meeting_id,
+            number,
+            outcome_status,
+            agenda,
+            speeches,
+            synthesis,
+            h,
+            absent,
+            sw.elapsed(),
+            notes,
+            no_plan_reason,
         )
+
+    def _not_counted(self, speeches: list[Speech], meeting_id: str) -> list[str]:
+        """A note (and a log line) for each contribution that did not count as taking part."""
+        notes = []
+        for s in speeches:
+            if s.participation not in (Participation.TOOK_PART, Participation.ABSENT):
+                notes.append(f"{s.agent}'s {s.purpose} was not counted as taking part: {s.participation_note}")
+                log.warning("⚠️ %s (meeting %s): %s", s.agent, meeting_id, notes[-1])
+        return notes
 
     def _synthesise(
         self, messages: list[Message], state: dict, meeting_id: str, speeches: list[Speech], absent: dict[str, str]
-    ) -> tuple[hf.Synthesis | None, list[str]]:
+    ) -> tuple[hf.Synthesis | None, list[str], str | None]:
+        """The first synthesis that passes the schema, the notes on the way, and (when none
+        passed) the last reason one was refused."""
         notes: list[str] = []
+        reason: str | None = None
         moderator = self.teams.moderator
         for provider, label in ((moderator.provider, "moderator"), (self.fallback, "fallback moderator")):
             msgs = list(messages)
@@ -250,11 +327,21 @@ class Meeting:
                 if s.error:
                     absent[f"moderator ({label})"] = s.error
                     notes.append(f"The {label} did not answer: {s.error}")
+                    reason = f"the {label} did not answer: {s.error}"
                     break
                 try:
-                    return hf.parse_synthesis(s.text, self.owners, self.max_actions), notes
+                    return hf.parse_synthesis(s.text, self.owners, self.max_actions), notes, None
                 except hf.HandoffError as e:
+                    reason = f"the {label}'s synthesis failed the action schema: {e}"
                     notes.append(f"The {label}'s synthesis (attempt {attempt + 1}) failed the action schema: {e}")
+                    log.warning(
+                        "❌ Synthesis rejected (%s, %s, attempt %d of %d): %s",
+                        meeting_id,
+                        label,
+                        attempt + 1,
+                        self.synthesis_retries + 1,
+                        e,
+                    )
                     self.record(
                         "synthesis_rejected",
                         {"meeting_id": meeting_id, "by": label, "attempt": attempt + 1, "error": str(e)},
@@ -266,4 +353,4 @@ class Meeting:
             if provider is self.fallback:
                 break
             notes.append("The fallback moderator synthesised instead.")
-        return None, notes
+        return None, notes, reason

@@ -201,7 +201,7 @@ class Coordinator:
                 outcome.handoff.count if outcome.handoff else 0,
             )
         else:
-            log.info("❌ Meeting failed (%s): the previous handoff stays in place", "; ".join(outcome.notes))
+            log.info("❌ Meeting failed (%s): the previous handoff stays in place", outcome.no_plan_reason)
         self.complete_meeting(rec, now)
         return rec
 

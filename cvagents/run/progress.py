@@ -14,6 +14,7 @@ from cvagents.execution.executive import ActionRun, ActionStatus
 from cvagents.planning.handoff import Handoff, HandoffAction, action_key, by_priority
 from cvagents.rollout.state import snapshot
 from cvagents.run import schedule
+from cvagents.run.earlier import meeting_line
 from cvagents.run.schedule import Schedule
 from cvagents.workspace import Workspace
 
@@ -171,11 +172,8 @@ class Progress:
         self.meetings_held = rec["number"]
         self.phase = Phase()
         mid = rec["meeting_id"]
+        self.summaries.append(meeting_line(rec))
         if rec["status"] == "completed":
-            decisions = "; ".join(d["decision"] for d in (rec["synthesis"] or {}).get("decisions", []))
-            self.summaries.append(f"{mid}: {decisions} ({rec['handoff']['count']} actions)")
             self.finished = {k for k in self.finished if k.startswith(f"{mid}#")}  # a new handoff
-        else:
-            self.summaries.append(f"{mid}: failed, no new plan")
         del self.summaries[: max(0, len(self.summaries) - max(summaries_kept, 1))]
         self.schedule = schedule.after_meeting(now, cfg)

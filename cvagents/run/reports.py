@@ -41,12 +41,17 @@ def meeting_record(
                 "model": s.model,
                 "usage": s.usage.as_dict(),
                 "error": s.error,
+                "stop_reason": s.stop_reason,
+                "participation": s.participation.value,
+                "participation_note": s.participation_note,
             }
             for s in outcome.speeches
         ],
         "participants": outcome.participants,
+        "participation": outcome.participation_by_agent(),
         "absent": outcome.absent,
         "notes": outcome.notes,
+        "no_plan_reason": outcome.no_plan_reason,
         "synthesis": syn.model_dump() if syn else None,
         "handoff": outcome.handoff.model_dump() if outcome.handoff else None,
         "duration_s": round(outcome.duration_s, 3),
@@ -80,6 +85,11 @@ def render_transcript(rec: dict[str, Any]) -> str:
             "",
             f"_tokens: {u['input_tokens']} in, {u['output_tokens']} out, {u['cached_tokens']} cached_",
             "",
+            *(
+                [f"_⚠️ Not counted as taking part: {s['participation_note']}_", ""]
+                if s.get("participation_note")
+                else []
+            ),
             s["text"].rstrip(),
             "",
         ]
@@ -108,6 +118,10 @@ def render_summary(rec: dict[str, Any]) -> str:
     out.append(f"- Agents participated: {len(rec['participants'])} ({', '.join(rec['participants'])})")
     if rec["absent"]:
         out.append("- Absent: " + "; ".join(f"{a}: {e}" for a, e in rec["absent"].items()))
+    if not_counted := sorted((s for s in rec["speeches"] if s.get("participation_note")), key=lambda s: s["agent"]):
+        out.append(
+            "- Not counted as taking part: " + "; ".join(f"{s['agent']} ({s['participation']})" for s in not_counted)
+        )
     providers = sorted({f"{s['provider']} ({s['model']})" for s in rec["speeches"] if not s["error"]})
     out.append(f"- Providers that spoke: {', '.join(providers)}")
     fell = rec.get("fallbacks") or {}  # records journaled before fallbacks were recorded have none
@@ -161,6 +175,7 @@ def actions_file(rec: dict[str, Any]) -> dict[str, Any]:
         "actions": h["actions"],
         "count": h["count"],
         "participants": rec["participants"],
+        "participation": rec.get("participation", {}),
         "absent": rec["absent"],
         "usage_by_agent": usage_by_agent(rec),
         "cost_by_agent": rec.get("cost_by_agent", {}),

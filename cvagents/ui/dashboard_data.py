@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from cvagents.config import CoordinationConfig
+from cvagents.planning.participation import NOT_COUNTED
 from cvagents.rollout.gates import summary_key, thresholds_summary
 from cvagents.run import roster
 from cvagents.ui.health import Health, HealthState, health, latest_session, stale_after
@@ -136,10 +137,12 @@ def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.Data
 
 
 def participation(meetings: list[dict]) -> pd.DataFrame:
-    """Agents × meetings: "✓" spoke, the error when absent, "" when not in that meeting."""
+    """Agents × meetings: "✓" took part, what its answer was when it did not count (``echoed``,
+    ``empty``, ``cut``), the error when absent, "" when not in that meeting."""
     cols: dict[str, dict[str, str]] = {}
     for m in meetings:
-        col = {a: "✓" for a in m.get("participants") or []}
+        col = {a: p for a, p in (m.get("participation") or {}).items() if p in NOT_COUNTED}
+        col.update({a: "✓" for a in m.get("participants") or []})
         col.update({a: f"absent: {e}" for a, e in (m.get("absent") or {}).items()})
         cols[m.get("meeting_id", "?")] = col
     df = pd.DataFrame(cols).fillna("")

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from cvagents.config import STAGES  # noqa: E402
+from cvagents.planning.participation import NOT_COUNTED  # noqa: E402
 from cvagents.ui import dashboard_data as dd  # noqa: E402
 
 SIZE = (7.5, 2.8)
@@ -320,10 +321,21 @@ def participation_figure(part: pd.DataFrame) -> Figure:
     if not part.size:
         _empty(ax, "no meeting yet")
         return fig
-    code = part.map(lambda v: 1.0 if v == "✓" else (0.0 if v.startswith("absent") else float("nan")))
+    code = part.map(
+        lambda v: 1.0 if v == "✓" else (0.0 if v.startswith("absent") else (0.5 if v in NOT_COUNTED else float("nan")))
+    )
     ax.pcolormesh(code.to_numpy(dtype=float), cmap="RdYlGn", vmin=-0.3, vmax=1.3, edgecolors="white", linewidth=2)
     for (i, j), v in pd.DataFrame(code.to_numpy()).stack().items():
-        ax.text(j + 0.5, i + 0.5, "✓" if v == 1.0 else "✗", ha="center", va="center", fontsize=8, color="white")
+        mark = "✓" if v == 1.0 else ("✗" if v == 0.0 else part.iat[i, j])
+        ax.text(
+            j + 0.5,
+            i + 0.5,
+            mark,
+            ha="center",
+            va="center",
+            fontsize=8 if v != 0.5 else 6,
+            color="white" if v != 0.5 else "black",
+        )
     ax.set_ylim(len(part), 0)
     ax.set_yticks([i + 0.5 for i in range(len(part))], part.index, fontsize=7)
     ax.set_xticks(
@@ -332,7 +344,10 @@ def participation_figure(part: pd.DataFrame) -> Figure:
         fontsize=7,
         rotation=30 if part.shape[1] > 6 else 0,
     )
-    ax.set_xlabel("meeting, by its simulated time (green ✓ spoke, red ✗ absent)", fontsize=8)
+    ax.set_xlabel(
+        "meeting, by its simulated time (green ✓ took part, yellow: echoed, empty or cut — not counted, red ✗ absent)",
+        fontsize=8,
+    )
     ax.grid(False)
     return fig
 

@@ -1,6 +1,8 @@
 """The offline provider: sensible plans for every rollout state, in each role's voice,
 and the same transcript for the same state."""
 
+import json
+
 import pytest
 
 from cvagents.config import Settings
@@ -8,6 +10,7 @@ from cvagents.llm.base import LLMRequest, Message, ToolSpec
 from cvagents.offline.planning import plan
 from cvagents.offline.provider import OfflineProvider, choose_tool
 from cvagents.offline.voices import agenda
+from cvagents.planning.handoff import is_action_sentence, is_measurable, parse_synthesis
 from cvagents.planning.meeting import Meeting
 from cvagents.planning.team import build_teams
 from cvagents.run.reports import meeting_record, render_transcript
@@ -148,6 +151,50 @@ def test_every_plan_is_valid_and_owned_by_executives():
         p = plan(s)
         assert 1 <= len(p["actions"]) <= 20
         assert all(a["owner"] in owners and a["priority"] in ("high", "medium", "low") for a in p["actions"])
+
+
+def _approval_waiting():
+    s = state(stage="5_percent", verdict="pass", g=gates(), nxt="20_percent")
+    s["rollout"] = {"awaiting_approval": {"stage": "20_percent", "command": "cvagents approve 20_percent"}}
+    return s
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        state(model=False),
+        state(nxt="shadow"),
+        state(
+            stage="shadow", verdict="inconclusive", g=gates(ndcg="inconclusive", drill="inconclusive"), nxt="5_percent"
+        ),
+        state(stage="shadow", verdict="pass", g=gates(), nxt="5_percent"),
+        state(stage="20_percent", verdict="fail", g=gates(ndcg="fail"), nxt="50_percent"),
+        state(stage="production", verdict="pass", g=gates(), nxt=None),
+        state(nxt="shadow", rejected=True),
+        _approval_waiting(),
+        state(
+            stage="shadow",
+            verdict="pass",
+            g=gates(),
+            nxt="5_percent",
+            failed_actions=[
+                {
+                    "action": "Run the rollback drill on shadow.",
+                    "owner": "rollback_officer",
+                    "status": "failed",
+                    "error": "x",
+                }
+            ],
+        ),
+    ],
+    ids=["no_artifacts", "start", "inconclusive", "promote", "failed", "production", "rejected", "approval", "retry"],
+)
+def test_every_offline_plan_passes_the_action_schema(project_root, s):
+    """Sentences a person could act on, owned by executives, with something to measure: the
+    offline moderator's plans pass the synthesis schema the meeting holds every moderator to."""
+    owners = set(build_teams(Settings(project_root)).executive)
+    syn = parse_synthesis(json.dumps(plan(s)), owners, 20)
+    assert syn.actions and all(is_action_sentence(a.action) and is_measurable(a.success_criteria) for a in syn.actions)
 
 
 def test_executive_turn_calls_a_tool_then_reports():

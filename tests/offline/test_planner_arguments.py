@@ -5,6 +5,7 @@ first. The workspaces are real (deployments, drills, the controller), with recor
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +19,19 @@ from cvagents.execution.tools import ToolContext
 from cvagents.models.train import install_evaluation_script
 from cvagents.offline.planning import plan
 from cvagents.offline.provider import choose_tool
+from cvagents.planning.handoff import parse_synthesis
 from cvagents.rollout import controller as rollout
 from cvagents.rollout.state import snapshot
 
 STAGES = list(CoordinationConfig().rollout.stages)
+EXECUTIVES = {
+    "ops_commander",
+    "infra_guardian",
+    "latency_analyst",
+    "compliance_monitor",
+    "integration_engineer",
+    "rollback_officer",
+}
 FIRST, LAST = STAGES[0], STAGES[-1]
 
 
@@ -157,6 +167,13 @@ def test_every_argument_the_planner_writes_names_a_real_stage_or_path(make, tmp_
     assert calls and all(tool is not None for _, tool in calls), calls
     wrong = [f"{text}: {p}" for text, tool in calls if tool for p in _problems(ctx.workspace.root, *tool)]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("make", STATES, ids=[f.__name__ for f in STATES])
+def test_every_plan_in_a_real_lifecycle_state_passes_the_action_schema(make, tmp_path):
+    ctx = make(tmp_path)
+    p = plan(snapshot(ctx.workspace, ctx.config))
+    assert parse_synthesis(json.dumps(p), EXECUTIVES, 20).actions
 
 
 @pytest.mark.parametrize("make", [failing_at_first, failing_midway, champion_failing, new_champion_failing])

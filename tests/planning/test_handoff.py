@@ -30,7 +30,7 @@ GOOD = {
             "owner": "ops_commander",
             "priority": "high",
             "estimated_duration": "5min",
-            "success_criteria": "Model deployed",
+            "success_criteria": "Model deployed to the shadow stage",
         },
         {
             "action": "Evaluate V1.0 on validation set",
@@ -123,3 +123,80 @@ def test_hand_edited_handoff_with_bad_count_or_owner_is_rejected(tmp_path):
     with pytest.raises(hf.HandoffError) as e:
         hf.read_handoff(p, OWNERS)
     assert "intern" in str(e.value)
+
+
+def _with(**action) -> str:
+    d = json.loads(json.dumps(GOOD))
+    d["actions"][1].update(action)
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "re_evaluate_model",
+        "run_evaluation",
+        "Evaluate",
+        "Evaluate it",
+        "runEvaluation on shadow",
+        "re_evaluate_model on shadow",
+        "`deploy_model` stage=shadow",
+        "Call run_evaluation(shadow)",
+    ],
+)
+def test_an_identifier_or_a_fragment_is_not_an_action(fragment):
+    with pytest.raises(hf.HandoffError) as e:
+        hf.parse_synthesis(_with(action=fragment), OWNERS, 20)
+    msg = str(e.value)
+    assert msg.startswith(f"actions.1.action: {fragment!r} is not an action sentence — expected: an action is ")
+    assert hf.ACTION_EXAMPLE in msg and f"at least {hf.MIN_ACTION_WORDS} words" in msg
+    assert "\n" not in msg and "success_criteria" not in msg
+
+
+@pytest.mark.parametrize(
+    "criteria", ["done", "deployed", "Model deployed", "the tool reports success", "It works", "complete"]
+)
+def test_a_success_criterion_that_names_nothing_to_measure_is_refused(criteria):
+    with pytest.raises(hf.HandoffError) as e:
+        hf.parse_synthesis(_with(success_criteria=criteria), OWNERS, 20)
+    msg = str(e.value)
+    assert msg.startswith(
+        f"actions.1.success_criteria of 'Deploy V1.0 to shadow environment': {criteria!r} names nothing to measure"
+        " — expected: a success_criteria names a metric or observable with its threshold: a number, or one of "
+    )
+    assert ", ".join(hf.MEASURABLE_TERMS[: hf.TERMS_QUOTED]) in msg and "action sentence" not in msg
+
+
+@pytest.mark.parametrize(
+    "action, criteria",
+    [
+        ("Re-evaluate the candidate on the validation set", "NDCG@10 lower CI bound >= 0.72"),
+        ("Replay traffic through the 5% router", "error rate below 1 percent and P95 < 50 ms"),
+        ("Measure MRR and recall of the candidate.", "MRR and recall@10 reported for the candidate"),
+        ("**Roll back** the 20_percent stage now", "the 20_percent stage serves the previous version"),
+        ("Check that the essential files exist (research/v1_production.pth).", "check_files reports 0 missing"),
+        ("Deploy research/v1_production.pth to 50_percent.", "the 50_percent stage serves the model"),
+    ],
+)
+def test_a_sentence_with_a_measurable_criterion_passes(action, criteria):
+    syn = hf.parse_synthesis(_with(action=action, success_criteria=criteria), OWNERS, 20)
+    assert syn.actions[1].action == action and syn.actions[1].success_criteria == criteria
+
+
+def test_every_broken_action_is_named_then_counted():
+    d = json.loads(json.dumps(GOOD))
+    for a in d["actions"]:
+        a.update(action="re_evaluate_model", success_criteria="done")
+    with pytest.raises(hf.HandoffError) as e:
+        hf.parse_synthesis(json.dumps(d), OWNERS, 20)
+    msg = str(e.value)
+    assert "; and 5 more — expected: an action is " in msg  # 8 problems: 3 named, 5 counted
+    assert msg.count("expected:") == 1 and "; a success_criteria names " in msg
+
+
+def test_a_hand_written_handoff_is_the_person_s_own_plan(tmp_path):
+    """The plan rule is the moderator's: a handoff written by hand is read as written."""
+    p = tmp_path / "pending_actions.json"
+    act = {"id": 1, **GOOD["actions"][1], "success_criteria": "deployed"}
+    p.write_text(json.dumps({"timestamp": "t", "meeting_id": "m", "actions": [act], "count": 1, "source": "by hand"}))
+    assert hf.read_handoff(p, OWNERS, 20).actions[0].success_criteria == "deployed"

@@ -30,7 +30,7 @@ def action(i: int, **kw) -> dict:
         "owner": "infra_guardian",
         "priority": "low",
         "estimated_duration": "1min",
-        "success_criteria": "all files found",
+        "success_criteria": "check_files reports 0 missing files",
         **kw,
     }
 

@@ -43,7 +43,7 @@ def test_malformed_synthesis_is_repaired_with_the_validation_error(project_root,
                     "owner": "ops_commander",
                     "priority": "high",
                     "estimated_duration": "5min",
-                    "success_criteria": "deployed",
+                    "success_criteria": "deployment/shadow manifest sha256 matches the model",
                 }
             ],
         }

@@ -43,7 +43,7 @@ def test_a_5_mb_answer_is_cut_before_it_is_journaled_or_passed_on(tmp_path):
         "owner": "infra_guardian",
         "priority": "high",
         "estimated_duration": "1min",
-        "success_criteria": "all files found",
+        "success_criteria": "check_files reports 0 missing files",
     }
     script = [
         {"agent": "critic", "purpose": "contribution", "reply": "c" * BIG},

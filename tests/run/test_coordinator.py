@@ -25,7 +25,7 @@ def plan_of(n):
             "owner": "infra_guardian",
             "priority": "low",
             "estimated_duration": "1min",
-            "success_criteria": "reported",
+            "success_criteria": "check_files reports 0 missing files",
         }
         for i in range(n)
     ]

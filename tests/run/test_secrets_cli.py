@@ -52,7 +52,7 @@ def test_a_key_in_an_answer_or_a_tool_result_reaches_no_file_no_log_and_no_agent
         "owner": "infra_guardian",
         "priority": "high",
         "estimated_duration": "1min",
-        "success_criteria": "the script ran",
+        "success_criteria": "the script exits with status 0",
     }
     script = [
         {"purpose": "contribution", "reply": f"My view: use {KEY} for the canary."},

@@ -7,13 +7,17 @@ Gemini automatically), in the order tools → system → messages; a request is 
 that order, as characters. Every agent is on the offline provider, behind a recorder that sees
 exactly the ``LLMRequest`` a real provider would be sent. Target: ≥ 85 % overall and for the
 planning team's requests alone.
+
+Two runs: ``steady``, meetings (and the first actions of each handoff) on one rollout state, as
+the loopback-server measurement of issue 15 held them: what the order of a request's parts
+decides; and ``full``, a coordinator run whose rollout moves, where the state itself (two thirds
+of a planning prompt) changes from one meeting to the next, so no order can cache it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -24,10 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cvagents.clock import ManualClock  # noqa: E402
-from cvagents.config import AgentConfig, Settings  # noqa: E402
+from cvagents.config import (  # noqa: E402
+    AgentConfig,
+    CoordinationConfig,  # noqa: E402
+    Settings,
+)
+from cvagents.execution.executive import Executive  # noqa: E402
+from cvagents.execution.tools import ToolContext, default_registry  # noqa: E402
 from cvagents.llm.base import LLMRequest, LLMResult, Provider  # noqa: E402
+from cvagents.planning.meeting import Meeting  # noqa: E402
 from cvagents.planning.team import build_teams, offline_factory  # noqa: E402
 from cvagents.run.coordinator import Coordinator, RunOptions  # noqa: E402
+from cvagents.workspace import Workspace  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+from agent_backend import FRESH_STATE  # noqa: E402
 
 
 def wire_text(req: LLMRequest) -> str:
@@ -83,22 +98,27 @@ def shares(seen: list[tuple[str, str, str]]) -> dict[str, tuple[float, int]]:
     return {k: (hit[k] / size[k], count[k]) for k in size}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--meetings", type=int, default=6)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_cache_"))
-    os.environ.setdefault("CVAGENTS_LOG_LEVEL", "WARNING")
-    seen: list[tuple[str, str, str]] = []
+def steady(settings: Settings, factory, tmp: Path, meetings: int) -> None:
+    """Meetings on one rollout state, each followed by its handoff's first three actions."""
+    teams = build_teams(settings, factory)
+    cfg = CoordinationConfig()
+    ws = Workspace.from_config(tmp / "steady", cfg).create(ROOT)
+    ex = Executive(teams.executive, default_registry(), lambda key: ToolContext(ws, cfg, action_key=key))
+    meeting, earlier = Meeting(teams), []
+    for n in range(1, meetings + 1):
+        mid = f"meeting_{n:04d}"
+        state = {**FRESH_STATE, "meeting_number": n}
+        out = meeting.hold(mid, n, "t", state, earlier[-3:])
+        earlier.append(f"{mid}: {len(out.handoff.actions) if out.handoff else 0} actions")
+        for a in out.handoff.actions[:3] if out.handoff else []:
+            ex.carry_out(a, mid, state)
 
-    def factory(name: str, cfg: AgentConfig) -> Provider:
-        return Recorder(offline_factory(name, cfg), name, cfg.team, seen)
 
-    settings = Settings(ROOT)
+def full(settings: Settings, factory, tmp: Path, meetings: int) -> None:
     c = Coordinator(
         settings,
         tmp / "ws",
-        RunOptions(meetings=args.meetings, console=False),
+        RunOptions(meetings=meetings, console=False),
         build_teams(settings, factory),
         clock=ManualClock(),
     )
@@ -106,15 +126,29 @@ def main() -> None:
         c.run()
     finally:
         c.close()
-    result = shares(seen)
-    print(f"{args.meetings} meetings, {len(seen)} requests (offline provider, ManualClock)")
-    for key in ("overall", "planning", "executive"):
-        if key in result:
-            share, n = result[key]
-            verdict = "" if key == "executive" else f"   (target >= 85 %: {'OK' if share >= 0.85 else 'UNDER'})"
-            print(
-                f"  {key:<9} {share * 100:5.1f} % of request size is a prefix of the agent's previous request, over {n} requests{verdict}"
-            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--meetings", type=int, default=6)
+    ap.add_argument("--runs", default="steady,full", help="steady, full or both (comma-separated)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_cache_"))
+    settings = Settings(ROOT)
+    for run in args.runs.split(","):
+        seen: list[tuple[str, str, str]] = []
+
+        def factory(name: str, cfg: AgentConfig, seen=seen) -> Provider:
+            return Recorder(offline_factory(name, cfg), name, cfg.team, seen)
+
+        {"steady": steady, "full": full}[run](settings, factory, tmp, args.meetings)
+        result = shares(seen)
+        print(f"{run}: {args.meetings} meetings, {len(seen)} requests (offline provider)")
+        for key in ("overall", "planning", "executive"):
+            if key in result:
+                share, n = result[key]
+                verdict = "" if key == "executive" else f"   (target >= 85 %: {'OK' if share >= 0.85 else 'UNDER'})"
+                print(f"  {key:<9} {share * 100:5.1f} % cacheable prefix over {n} requests{verdict}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

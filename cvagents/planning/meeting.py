@@ -42,6 +42,7 @@ SYNTHESIS_ASK = (
 # State keys that change rarely (the rollout's shape and rules): rendered first, so they join the
 # prefix a provider's prompt cache serves again at the next meeting.
 STABLE_STATE_KEYS = ("stages_order", "thresholds", "replay", "plan", "models", "stages")
+LAST_STATE_KEYS = ("meeting_number",)  # new at every meeting
 
 
 def _sorted(value: object) -> object:
@@ -53,9 +54,12 @@ def _sorted(value: object) -> object:
 
 
 def state_json(state: dict) -> str:
-    """``state`` as indented JSON: the stable keys first, then the rest, each sorted within."""
+    """``state`` as indented JSON: the stable keys first, the rest sorted, the meeting's number
+    last; each value sorted within."""
     first = [k for k in STABLE_STATE_KEYS if k in state]
-    ordered = {k: _sorted(state[k]) for k in first + sorted(k for k in state if k not in first)}
+    last = [k for k in LAST_STATE_KEYS if k in state]
+    middle = sorted(k for k in state if k not in first and k not in last)
+    ordered = {k: _sorted(state[k]) for k in first + middle + last}
     return json.dumps(ordered, indent=1, ensure_ascii=False)
 
 

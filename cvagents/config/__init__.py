@@ -58,6 +58,7 @@ from cvagents.config.meeting import (
     ProviderName,
     server_url,
 )
+from cvagents.config.prices import has_budget, unpriced_agents
 from cvagents.config.project import default_project_root, packaged_defaults
 from cvagents.errors import CVAgentsError
 
@@ -253,7 +254,18 @@ def _load(path: Path, model: type[_Model]) -> _Model:
 
 
 def load_meeting_config(path: Path) -> MeetingConfig:
-    return _load(path, MeetingConfig)
+    """``meeting.yaml``; with a budget, every model an agent may call must have a price (the
+    ``pricing`` override or the maintained list), or the budget could not hold it back."""
+    cfg = _load(path, MeetingConfig)
+    if has_budget(cfg):
+        missing = unpriced_agents(cfg)
+        if missing:
+            which = "; ".join(f"agents.{a}: model {m!r}" for a, m in missing)
+            raise ConfigError(
+                f"{path}: {which}: no price in pricing nor in the genai-prices list, so the budgets "
+                f"cannot hold it back; give it a price under pricing (a local model: {{input: 0, output: 0}})"
+            )
+    return cfg
 
 
 def load_coordination_config(path: Path) -> CoordinationConfig:

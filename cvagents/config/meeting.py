@@ -112,9 +112,13 @@ class MeetingProtocol(Strict):
 
 
 class Price(Strict):
+    """USD per million tokens. ``cached_input`` (cache reads) and ``cache_write_input`` (cache
+    writes) left at 0 mean "not given": those tokens are charged at ``input``."""
+
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cached_input: float = Field(default=0.0, ge=0)
+    cache_write_input: float = Field(default=0.0, ge=0)
 
 
 class Budgets(Strict):

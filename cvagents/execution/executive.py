@@ -31,7 +31,7 @@ from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry, Too
 from cvagents.llm.base import LLMRequest, LLMResult, Message, ToolCall
 from cvagents.llm.text_tool_calls import find_text_tool_calls
 from cvagents.planning.handoff import HandoffAction, action_key, by_priority
-from cvagents.planning.meeting import prompt_hash
+from cvagents.planning.meeting import prompt_hash, state_json
 from cvagents.planning.team import Agent
 from cvagents.secrets import redact, redact_value
 
@@ -212,15 +212,17 @@ class Executive:
         agent = self.agents[action.owner]
         ctx = dataclasses.replace(self.make_context(key), agent=agent.name)
         run = ActionRun(key, action, agent.name, ActionStatus.FAILED)
-        brief = {k: state.get(k) for k in ("stages", "current", "next_stage", "artifacts", "thresholds")}
+        # ordered for the providers' prompt caches: the fixed instruction, the state (stable keys
+        # first), then the action, which changes with every request
+        brief = {k: state.get(k) for k in ("thresholds", "stages", "current", "next_stage", "artifacts")}
         messages: list[Message] = [
             Message(
                 "user",
                 redact(
+                    "Carry the action below out with your tools, then give your RESULT line.\n\n"
+                    f"## Rollout state\n```json\n{state_json(brief)}\n```\n\n"
                     f"# Action {action.id} ({action.priority} priority) from {meeting_id}\n{action.action}\n\n"
-                    f"Success criteria: {action.success_criteria}\n\n## Rollout state\n```json\n"
-                    f"{json.dumps(brief, indent=1, sort_keys=True)}\n```\n\n"
-                    "Carry the action out with your tools, then give your RESULT line."
+                    f"Success criteria: {action.success_criteria}\n"
                 ),
             )
         ]

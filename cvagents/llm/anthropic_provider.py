@@ -8,11 +8,12 @@ Mapping (ours -> Messages API):
 - ``assistant`` -> ``assistant`` turn: a text block (if any) and one ``tool_use`` block per call;
 - ``tool`` -> a ``tool_result`` block (``tool_use_id``, ``content``, ``is_error``) in a ``user``
   turn; consecutive results (and a user text right after them) share one turn, as the API wants;
-- ``ToolSpec`` -> ``{"name", "description", "input_schema"}``.
+- ``ToolSpec`` -> ``{"name", "description", "input_schema"}``, the last one marked
+  ``cache_control: ephemeral`` too (the API caches tools, then system, as one prefix).
 
 Back: text blocks joined, ``tool_use`` blocks -> ``ToolCall`` (``input`` is already a dict),
 usage: ``input_tokens`` = uncached + cache writes + cache reads (the whole prompt),
-``cached_tokens`` = cache reads; ``stop_reason`` passes through (the API's own names are ours).
+``cached_tokens`` = cache reads, ``cache_write_tokens`` = cache writes; ``stop_reason`` passes through (the API's own names are ours).
 
 The SDK's retries are off (``max_retries=0``): ``cvagents.llm.retry`` is the only policy.
 """
@@ -159,6 +160,8 @@ class AnthropicProvider(SDKProvider):
             params["system"] = [block]
         if request.tools:
             params["tools"] = to_anthropic_tools(request.tools)
+            if self.cache_system_prompt:  # breakpoint after the tools: tools + system are cached together
+                params["tools"][-1]["cache_control"] = {"type": "ephemeral"}
         return params
 
     def complete(self, request: LLMRequest) -> LLMResult:
@@ -192,6 +195,7 @@ class AnthropicProvider(SDKProvider):
             input_tokens=(u.input_tokens or 0) + cache_read + cache_write,
             output_tokens=u.output_tokens or 0,
             cached_tokens=cache_read,
+            cache_write_tokens=cache_write,
         )
         stop = self.stop_with_calls(msg.stop_reason or "end_turn", bool(calls))
         return LLMResult(

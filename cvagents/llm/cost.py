@@ -1,13 +1,17 @@
 """What each LLM call cost, the running totals, and the budgets they are held to.
 
-Prices are ``MeetingConfig.pricing``: USD per million tokens (``input``, ``output``,
-``cached_input``). ``Usage.input_tokens`` is the whole prompt, cached part included, so
+Prices (USD per million tokens) come from ``cvagents.config.prices.price_for``: ``meeting.yaml``
+``pricing`` first, else the ``genai-prices`` list. ``Usage.input_tokens`` is the whole prompt;
+of it ``cached_tokens`` were read from the provider's prompt cache and ``cache_write_tokens``
+written to it, so
 
-    cost = (input - cached) * input + cached * cached_input + output * output   (per 1e6 tokens)
+    cost = uncached * input + reads * cached_input + writes * cache_write_input + output * output
 
-A price with ``cached_input`` 0 (the config default, i.e. not given) charges cached tokens at the
-full input price: a budget errs on the safe side. A model without a price costs 0.0 and the
-result says so (``CallCost.priced is False``; the ledger lists such models).
+(Anthropic: a 5-minute cache write costs 1.25x input, a read 0.1x; OpenAI and Gemini discount
+reads and charge no writes). A cache price left at 0 charges those tokens at ``input``: a budget
+errs on the safe side. ``saved``: what the cached tokens would have cost at ``input`` minus what
+they cost (the write premium counts against it). Amounts are rounded to the micro-dollar. A
+model without a price costs 0.0 and the result says so (``CallCost.priced is False``).
 
 ``CostLedger`` is thread-safe. Each call reserves its worst-case estimate before it is made
 (``reserve``), so concurrent calls cannot together pass a budget, then ``commit``s its real
@@ -25,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cvagents.config.prices import price_for
 from cvagents.llm.base import LLMRequest, Usage
 
 log = logging.getLogger(__name__)
@@ -33,18 +38,29 @@ PER_MEETING = "per_meeting_usd"
 PER_DAY = "per_day_usd"
 
 
+MICRO = 6  # decimals: amounts are kept to the micro-dollar
+
+
+def usd(value: float) -> float:
+    """``value`` rounded to the micro-dollar (and -0.0 made 0.0)."""
+    return round(value, MICRO) + 0.0
+
+
 class CallCost(float):
-    """A cost in USD that also says whether the model had a price (``priced``)."""
+    """A cost in USD that also says whether the model had a price (``priced``) and what prompt
+    caching saved on it (``saved``)."""
 
     priced: bool
+    saved: float
 
-    def __new__(cls, value: float, priced: bool = True) -> CallCost:
+    def __new__(cls, value: float, priced: bool = True, saved: float = 0.0) -> CallCost:
         obj = super().__new__(cls, value)
         obj.priced = priced
+        obj.saved = saved
         return obj
 
     def __repr__(self) -> str:
-        return f"CallCost({float(self)!r}, priced={self.priced})"
+        return f"CallCost({float(self)!r}, priced={self.priced}, saved={self.saved!r})"
 
 
 def _get(price: Any, name: str) -> float:
@@ -53,35 +69,20 @@ def _get(price: Any, name: str) -> float:
     return float(getattr(price, name, 0.0) or 0.0)
 
 
-def price_for(model: str, pricing: Mapping[str, Any] | None) -> Any | None:
-    """The price of ``model``: an exact key, else ``models/``-less, else the longest key the
-    model name starts with (``gpt-4-turbo-2024-04-09`` -> ``gpt-4-turbo``)."""
-    if not pricing or not model:
-        return None
-    if model in pricing:
-        return pricing[model]
-    bare = model.split("/", 1)[1] if model.startswith("models/") else model
-    if bare in pricing:
-        return pricing[bare]
-    best = None
-    for key in pricing:
-        if bare.startswith(key) and (best is None or len(key) > len(best)):
-            best = key
-    return pricing[best] if best is not None else None
-
-
-def call_cost_usd(model: str, usage: Usage, pricing: Mapping[str, Any] | None) -> CallCost:
-    """USD for one call. Unknown model -> ``CallCost(0.0, priced=False)``."""
-    price = price_for(model, pricing)
+def call_cost_usd(model: str, usage: Usage, pricing: Mapping[str, Any] | None, provider: str | None = None) -> CallCost:
+    """USD for one call, to the micro-dollar. Unknown model -> ``CallCost(0.0, priced=False)``."""
+    price = price_for(model, pricing, provider)
     if price is None:
         return CallCost(0.0, priced=False)
-    p_in, p_out, p_cached = _get(price, "input"), _get(price, "output"), _get(price, "cached_input")
-    if p_cached == 0.0:
-        p_cached = p_in
-    cached = max(0, min(usage.cached_tokens, usage.input_tokens))
-    uncached = max(0, usage.input_tokens - cached)
-    usd = (uncached * p_in + cached * p_cached + usage.output_tokens * p_out) / 1_000_000
-    return CallCost(usd, priced=True)
+    p_in, p_out = _get(price, "input"), _get(price, "output")
+    p_read = _get(price, "cached_input") or p_in
+    p_write = _get(price, "cache_write_input") or p_in
+    reads = max(0, min(usage.cached_tokens, usage.input_tokens))
+    writes = max(0, min(usage.cache_write_tokens, usage.input_tokens - reads))
+    uncached = usage.input_tokens - reads - writes
+    cost = (uncached * p_in + reads * p_read + writes * p_write + usage.output_tokens * p_out) / 1_000_000
+    saved = (reads * (p_in - p_read) + writes * (p_in - p_write)) / 1_000_000
+    return CallCost(usd(cost), priced=True, saved=usd(saved))
 
 
 def request_chars(request: LLMRequest) -> int:
@@ -105,7 +106,7 @@ def estimate_call_usd(
         return 0.0
     input_tokens = -(-request_chars(request) // 4)
     output_tokens = max_tokens if max_tokens is not None else request.max_tokens
-    return (input_tokens * _get(price, "input") + output_tokens * _get(price, "output")) / 1_000_000
+    return usd((input_tokens * _get(price, "input") + output_tokens * _get(price, "output")) / 1_000_000)
 
 
 def utc_day() -> str:
@@ -122,6 +123,7 @@ class CallRecord:
     usage: Usage
     cost_usd: float
     priced: bool
+    saved_usd: float = 0.0  # what prompt caching saved on this call
     ts: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,6 +186,8 @@ class CostLedger:
         self._held_meeting: dict[str, float] = defaultdict(float)
         self._held_day: dict[str, float] = defaultdict(float)
         self._usage_by_agent: dict[str, Usage] = defaultdict(Usage)
+        self._saved_by_agent: dict[str, float] = defaultdict(float)
+        self._saved_by_meeting: dict[str, float] = defaultdict(float)
         self._unpriced: set[str] = set()
         self._warned: set[tuple[Any, ...]] = set()
         self._scope = threading.local()
@@ -281,20 +285,22 @@ class CostLedger:
         if reservation is not None:
             meeting_id = reservation.meeting_id
         if cost_usd is None:
-            computed = call_cost_usd(model, usage, pricing)
-            cost, priced = float(computed), computed.priced
+            computed = call_cost_usd(model, usage, pricing, provider)
+            cost, priced, saved = float(computed), computed.priced, computed.saved
         else:
-            cost, priced = float(cost_usd), True
-        rec = CallRecord(agent, meeting_id, day, provider, model, usage, cost, priced)
+            cost, priced, saved = usd(cost_usd), True, 0.0
+        rec = CallRecord(agent, meeting_id, day, provider, model, usage, cost, priced, saved)
         with self._lock:
             if reservation is not None:
                 self.release(reservation)
             self._calls.append(rec)
             self.n_calls += 1
-            self._by_agent[agent] += rec.cost_usd
-            self._by_day[day] += rec.cost_usd
+            self._by_agent[agent] = usd(self._by_agent[agent] + rec.cost_usd)
+            self._by_day[day] = usd(self._by_day[day] + rec.cost_usd)
+            self._saved_by_agent[agent] = usd(self._saved_by_agent[agent] + saved)
             if meeting_id is not None:
-                self._by_meeting[meeting_id] += rec.cost_usd
+                self._by_meeting[meeting_id] = usd(self._by_meeting[meeting_id] + rec.cost_usd)
+                self._saved_by_meeting[meeting_id] = usd(self._saved_by_meeting[meeting_id] + saved)
             self._usage_by_agent[agent] = self._usage_by_agent[agent] + usage
             if not priced and model not in self._unpriced:
                 self._unpriced.add(model)
@@ -323,7 +329,21 @@ class CostLedger:
                 return self._by_meeting.get(meeting_id, 0.0)
             if day is not None:
                 return self._by_day.get(day, 0.0)
-            return sum(self._by_day.values())
+            return usd(sum(self._by_day.values()))
+
+    def saved(self, *, agent: str | None = None, meeting_id: str | None = None) -> float:
+        """What prompt caching saved: for one agent, one meeting, or the whole run."""
+        with self._lock:
+            if agent is not None:
+                return self._saved_by_agent.get(agent, 0.0)
+            if meeting_id is not None:
+                return self._saved_by_meeting.get(meeting_id, 0.0)
+            return usd(sum(self._saved_by_agent.values()))
+
+    def cached_tokens(self) -> int:
+        """Input tokens read from the providers' prompt caches, all agents together."""
+        with self._lock:
+            return sum(u.cached_tokens for u in self._usage_by_agent.values())
 
     def totals_by_agent(self) -> dict[str, float]:
         with self._lock:
@@ -341,11 +361,12 @@ class CostLedger:
         with self._lock:
             return dict(self._usage_by_agent)
 
-    def cost_by_agent(self, meeting_id: str) -> dict[str, float]:
-        """What each agent's calls in one meeting cost, in USD (to the micro-dollar)."""
+    def cost_by_agent(self, meeting_id: str, *, saved: bool = False) -> dict[str, float]:
+        """What each agent's calls in one meeting cost in USD, to the micro-dollar (``saved``:
+        what prompt caching saved on them instead)."""
         out: dict[str, float] = {}
         for c in self.calls(meeting_id=meeting_id):
-            out[c.agent] = round(out.get(c.agent, 0.0) + c.cost_usd, 6)
+            out[c.agent] = usd(out.get(c.agent, 0.0) + (c.saved_usd if saved else c.cost_usd))
         return out
 
     def calls(self, *, meeting_id: str | None = None, agent: str | None = None) -> list[CallRecord]:
@@ -393,15 +414,18 @@ class CostLedger:
                 "by_day": dict(self._by_day),
                 "downgrades": [d.as_dict() for d in self._downgrades],
                 "unpriced_models": sorted(self._unpriced),
+                "saved_by_agent": dict(self._saved_by_agent),
+                "saved_by_meeting": dict(self._saved_by_meeting),
                 "n_calls": self.n_calls,
                 "usage_by_agent": {a: u.as_dict() for a, u in self._usage_by_agent.items()},
             }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
         with self._lock:
-            for src, dst in (("by_agent", self._by_agent), ("by_meeting", self._by_meeting), ("by_day", self._by_day)):
+            for src in ("by_agent", "by_meeting", "by_day", "saved_by_agent", "saved_by_meeting"):
+                dst = getattr(self, "_" + src)
                 for k, v in (snap.get(src) or {}).items():
-                    dst[k] += float(v)
+                    dst[k] = usd(dst[k] + float(v))
             for d in snap.get("downgrades") or ():
                 self._downgrades.append(Downgrade(**d))
             self._unpriced.update(snap.get("unpriced_models") or ())

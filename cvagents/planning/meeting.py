@@ -42,6 +42,30 @@ SYNTHESIS_ASK = (
 )
 
 
+# State keys that change rarely (the rollout's shape and rules): rendered first, so they join the
+# prefix a provider's prompt cache serves again at the next meeting.
+STABLE_STATE_KEYS = ("stages_order", "thresholds", "replay", "plan", "models", "stages")
+LAST_STATE_KEYS = ("meeting_number",)  # new at every meeting
+
+
+def _sorted(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def state_json(state: dict) -> str:
+    """``state`` as indented JSON: the stable keys first, the rest sorted, the meeting's number
+    last; each value sorted within."""
+    first = [k for k in STABLE_STATE_KEYS if k in state]
+    last = [k for k in LAST_STATE_KEYS if k in state]
+    middle = sorted(k for k in state if k not in first and k not in last)
+    ordered = {k: _sorted(state[k]) for k in first + middle + last}
+    return json.dumps(ordered, indent=1, ensure_ascii=False)
+
+
 def prompt_hash(req: LLMRequest) -> str:
     h = hashlib.sha256()
     h.update(req.system.encode())
@@ -246,11 +270,13 @@ class Meeting:
     def hold(self, meeting_id: str, number: int, timestamp: str, state: dict, earlier: list[str]) -> MeetingOutcome:
         sw = stopwatch()
         agenda = redact(build_agenda(state, meeting_id))
-        state_json = redact(json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False))
+        state_text = redact(state_json(state))
         history = "\n".join(f"- {s}" for s in earlier) or "- (this is the first meeting)"
+        # Each prompt is ordered for the providers' prompt caches: the fixed ask first, then what
+        # changes least (the state, stable keys first) to most (earlier meetings, agenda, this round).
         base = (
-            f"# Planning meeting {meeting_id}\n\n## Agenda (from the moderator)\n{agenda}\n\n"
-            f"## State snapshot\n```json\n{state_json}\n```\n\n## Earlier meetings (summaries)\n{history}\n"
+            f"## State snapshot\n```json\n{state_text}\n```\n\n## Earlier meetings (summaries)\n{history}\n\n"
+            f"# Planning meeting {meeting_id}\n\n## Agenda (from the moderator)\n{agenda}\n"
         )
         speeches: list[Speech] = []
         absent: dict[str, str] = {}
@@ -260,7 +286,7 @@ class Meeting:
 
             def one(agent: Agent, r: int = r, said: str = said) -> Speech:
                 ask = CONTRIBUTION_ASK.format(title=agent.title)
-                content = base + (f"\n## Round {r - 1} contributions\n{said}\n" if said else "") + "\n" + ask
+                content = ask + "\n\n" + base + (f"\n## Round {r - 1} contributions\n{said}\n" if said else "")
                 return self._ask(agent, "contribution", [Message("user", content)], state, meeting_id)
 
             with ThreadPoolExecutor(max_workers=max(1, len(speakers))) as pool:
@@ -283,7 +309,7 @@ class Meeting:
             example=hf.ACTION_EXAMPLE,
             terms=", ".join(hf.MEASURABLE_TERMS),
         )
-        messages = [Message("user", f"{base}\n## Contributions\n{contributions}\n\n{ask}")]
+        messages = [Message("user", f"{ask}\n\n{base}\n## Contributions\n{contributions}\n")]
         synthesis, notes, no_plan_reason = self._synthesise(messages, state, meeting_id, speeches, absent)
         notes = not_counted + notes
         outcome_status = MeetingStatus.COMPLETED if synthesis else MeetingStatus.FAILED

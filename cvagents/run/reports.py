@@ -19,11 +19,16 @@ from cvagents.workspace import Workspace
 
 
 def meeting_record(
-    outcome, timestamp: str, cost_by_agent: dict[str, float] | None = None, fallbacks: dict[str, str] | None = None
+    outcome,
+    timestamp: str,
+    cost_by_agent: dict[str, float] | None = None,
+    fallbacks: dict[str, str] | None = None,
+    saved_by_agent: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Everything the meeting's reports need, JSON-ready (this is what is journaled).
     ``fallbacks``: agents on the offline provider instead of their configured one, with why
-    (``cvagents.run.roster``); those of this meeting are kept."""
+    (``cvagents.run.roster``); those of this meeting are kept. ``saved_by_agent``: what prompt
+    caching saved on each agent's calls."""
     syn = outcome.synthesis
     spoke = {s.agent for s in outcome.speeches} | set(outcome.participants) | set(outcome.absent)
     return {
@@ -56,6 +61,7 @@ def meeting_record(
         "handoff": outcome.handoff.model_dump() if outcome.handoff else None,
         "duration_s": round(outcome.duration_s, 3),
         "cost_by_agent": cost_by_agent or {},
+        "saved_by_agent": saved_by_agent or {},
         "fallbacks": {a: why for a, why in sorted((fallbacks or {}).items()) if a in spoke},
     }
 
@@ -146,16 +152,15 @@ def render_summary(rec: dict[str, Any]) -> str:
         "",
         "## Tokens and cost per agent",
         "",
-        "| agent | input | output | cached | cost (USD) |",
-        "|---|---|---|---|---|",
+        "| agent | input | output | cached | cost (USD) | saved by caching (USD) |",
+        "|---|---|---|---|---|---|",
     ]
     totals = {a: [u["input_tokens"], u["output_tokens"], u["cached_tokens"]] for a, u in usage_by_agent(rec).items()}
-    cost = rec.get("cost_by_agent", {})
+    cost, saved = rec.get("cost_by_agent", {}), rec.get("saved_by_agent", {})
     for agent, (i, o, c) in sorted(totals.items()):
-        out.append(f"| {agent} | {i} | {o} | {c} | {cost.get(agent, 0.0):.4f} |")
-    out.append(
-        f"| **total** | {sum(t[0] for t in totals.values())} | {sum(t[1] for t in totals.values())} | {sum(t[2] for t in totals.values())} | {sum(cost.values()):.4f} |"
-    )
+        out.append(f"| {agent} | {i} | {o} | {c} | {cost.get(agent, 0.0):.6f} | {saved.get(agent, 0.0):.6f} |")
+    i, o, c = (sum(t[k] for t in totals.values()) for k in range(3))
+    out.append(f"| **total** | {i} | {o} | {c} | {sum(cost.values()):.6f} | {sum(saved.values()):.6f} |")
     if rec["notes"]:
         out += ["", "## Notes", ""] + [f"- {n}" for n in rec["notes"]]
     return "\n".join(out) + "\n"
@@ -242,7 +247,10 @@ def write_costs(ws: Workspace, ledger) -> None:
     atomic_write_json(
         ws.costs_file,
         {
-            "total_usd": round(sum(ledger.totals_by_day().values()), 6),
+            "total_usd": ledger.spent(),
+            "cached_tokens": ledger.cached_tokens(),  # input tokens read from the providers' prompt caches
+            "saved_usd": ledger.saved(),  # what those cost less than at the base input price
+            "saved_by_agent": {a: ledger.saved(agent=a) for a in ledger.totals_by_agent()},
             "by_agent": ledger.totals_by_agent(),
             "by_meeting": ledger.totals_by_meeting(),
             "by_day": ledger.totals_by_day(),

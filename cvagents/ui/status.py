@@ -211,10 +211,14 @@ def format_status(s: dict[str, Any]) -> str:
         )
     c = s.get("costs")
     if c:
-        out.append(f"💰 Spent: ${c['total_usd']:.4f} in all")
-        out.append("   per agent: " + ", ".join(f"{a} ${v:.4f}" for a, v in sorted(c["by_agent"].items())))
-        out.append("   per meeting: " + ", ".join(f"{m} ${v:.4f}" for m, v in list(c["by_meeting"].items())[-5:]))
-        out.append("   per day: " + ", ".join(f"{d} ${v:.4f}" for d, v in c["by_day"].items()))
+        out.append(f"💰 Spent: ${c['total_usd']:.6f} in all")
+        out.append("   per agent: " + ", ".join(f"{a} ${v:.6f}" for a, v in sorted(c["by_agent"].items())))
+        out.append("   per meeting: " + ", ".join(f"{m} ${v:.6f}" for m, v in list(c["by_meeting"].items())[-5:]))
+        out.append("   per day: " + ", ".join(f"{d} ${v:.6f}" for d, v in c["by_day"].items()))
+        out.append(
+            f"   prompt cache: {c.get('cached_tokens', 0)} input tokens read from it, "
+            f"saving ${c.get('saved_usd', 0.0):.6f}"
+        )
         if c.get("downgrades"):
             out.append(f"   budget downgrades: {len(c['downgrades'])}")
     for x in s["sessions"]:

@@ -90,6 +90,7 @@ def test_tool_call_round_trip(server):
             "name": "read_metrics",
             "description": "Read the latest rollout metrics for a stage.",
             "input_schema": {"type": "object", "properties": {"stage": {"type": "string"}}, "required": ["stage"]},
+            "cache_control": {"type": "ephemeral"},  # the last tool is a prompt-cache breakpoint
         }
     ]
     msgs = server.requests[1].json["messages"]

@@ -176,7 +176,9 @@ def test_the_users_service_name_and_disabled_sdk_are_respected(collector):
     srv, bodies = collector
     endpoint = f"http://127.0.0.1:{srv.server_address[1]}"
     named = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_SERVICE_NAME="rollout-bot")
-    r = subprocess.run([sys.executable, "-c", SPAN_AND_EXIT, "x"], env=named, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", SPAN_AND_EXIT, "x"], env=named, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert {res.get("service.name") for res, _, _ in _exported(bodies)} == {"rollout-bot"}
 

@@ -193,6 +193,9 @@ def test_the_users_service_name_and_disabled_sdk_are_respected(collector):
 def test_an_application_provider_already_set_is_used_not_replaced():
     code = """
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from cvagents import tracing
 
 exp = InMemorySpanExporter()

@@ -34,6 +34,11 @@ from cvagents.errors import CVAgentsError
 def cmd_run(args) -> int:
     from cvagents.runner import run_system
 
+    if args.trace:
+        from cvagents import tracing
+
+        tracing.configure(True)  # OpenTelemetry spans, exported as the OTEL_* variables say (OTLP by default)
+
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the result; whatever the run prints goes to stderr
         result = run_system(
             args.workspace,
@@ -283,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--repair",
         action="store_true",
         help="resume over a damaged journal: cut it at the damage (what follows is moved aside and its loss journaled) and go on from the last checkpoint before it",
+    )
+    r.add_argument(
+        "--trace",
+        action="store_true",
+        help="export OpenTelemetry spans of the run (the otel extra; OTLP to OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318); setting that variable alone also turns tracing on",
     )
     as_json(r)
     r.set_defaults(fn=cmd_run)

@@ -76,3 +76,22 @@ def scripted_provider():
     from fakes import ScriptedProvider
 
     return ScriptedProvider()
+
+
+@pytest.fixture
+def span_exporter():
+    """Tracing on (``cvagents.tracing``) into an OpenTelemetry SDK in-memory exporter; as the
+    environment says again afterwards. ``span_exporter.get_finished_spans()``: the spans."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from cvagents import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert tracing.configure(provider=provider)
+    yield exporter
+    tracing.reset()
+    provider.shutdown()

@@ -11,7 +11,7 @@ PACKAGE = Path(cvagents.__file__).resolve().parent
 
 #: lowest first; a module may import its own layer and the layers below it, never above
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "clock", "metric_sources", "secrets"),
+    ("errors", "clock", "metric_sources", "secrets", "tracing"),
     ("config",),
     ("durability",),
     ("workspace",),

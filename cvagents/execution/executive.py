@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from cvagents.clock import stopwatch
+from cvagents.execution import spans
 from cvagents.execution.tools import ToolContext, ToolOutcome, ToolRegistry, ToolStatus
 from cvagents.llm.base import LLMRequest, LLMResult, Message, ToolCall
 from cvagents.llm.text_tool_calls import find_text_tool_calls
@@ -202,6 +203,7 @@ class Executive:
     ) -> list[HandoffAction]:
         return [a for a in by_priority(actions) if action_key(meeting_id, a.id) not in finished][:n]
 
+    @spans.action
     def carry_out(
         self, action: HandoffAction, meeting_id: str, state: dict, recording: Recording | None = None
     ) -> ActionRun:

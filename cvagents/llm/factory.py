@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
+from cvagents.llm import spans
 from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderConfigError, ProviderError, SDKProvider
 from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
 from cvagents.llm.retry import RetryPolicy
@@ -160,6 +161,7 @@ class ManagedProvider(Provider):
         cap = p.effective_max_tokens(request) if isinstance(p, SDKProvider) else request.max_tokens
         return estimate_call_usd(p.model, request, self.pricing, max_tokens=cap)
 
+    @spans.agent_call
     def complete(self, request: LLMRequest) -> LLMResult:
         ledger = self.ledger
         meeting_id, day = self._scope(request)
@@ -196,7 +198,7 @@ class ManagedProvider(Provider):
                 raise
             if ledger is not None:
                 cost = 0.0 if p.name == "offline" else None
-                ledger.record_call(
+                call = ledger.record_call(
                     agent=self.agent,
                     provider=result.provider or p.name,
                     model=p.model,
@@ -207,6 +209,7 @@ class ManagedProvider(Provider):
                     day=day,
                     reservation=reservation,
                 )
+                spans.cost(call.cost_usd)
             return bounded_answer(result, request.max_tokens)
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
 

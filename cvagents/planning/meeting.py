@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from cvagents import tracing
 from cvagents.clock import stopwatch
 from cvagents.config import Settings
 from cvagents.llm.base import LLMRequest, LLMResult, Message, Provider, Purpose, Usage
 from cvagents.offline.provider import OfflineProvider
 from cvagents.offline.voices import agenda as build_agenda
 from cvagents.planning import handoff as hf
+from cvagents.planning import spans
 from cvagents.planning.participation import Participation, judge
 from cvagents.planning.team import Agent, Teams
 from cvagents.secrets import redact
@@ -267,6 +269,7 @@ class Meeting:
         return speech.judged(req)
 
     # ------------------------------------------------------------------ the meeting
+    @spans.meeting
     def hold(self, meeting_id: str, number: int, timestamp: str, state: dict, earlier: list[str]) -> MeetingOutcome:
         sw = stopwatch()
         agenda = redact(build_agenda(state, meeting_id))
@@ -290,7 +293,7 @@ class Meeting:
                 return self._ask(agent, "contribution", [Message("user", content)], state, meeting_id)
 
             with ThreadPoolExecutor(max_workers=max(1, len(speakers))) as pool:
-                round_speeches = list(pool.map(one, speakers))
+                round_speeches = list(pool.map(tracing.carry(one), speakers))
             speeches += round_speeches
             for s in round_speeches:
                 if s.error:

@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cvagents import tracing
 from cvagents.config import CoordinationConfig
 from cvagents.durability.atomic import atomic_write_text, read_json
 from cvagents.durability.hashing import sha256_file
@@ -359,6 +360,7 @@ class Controller:
             if live:
                 lives[stage] = live
                 reviews[stage] = review_stage(metrics, stage, live["sha256"], cfg, live["version"])
+                tracing.event("cvagents.gate_verdict", reviews[stage].as_event())
                 if reviews[stage].verdict == FAIL:
                     rejected.setdefault(live["sha256"], f"{reviews[stage].reason} at {stage}")
         out_stages: dict[str, Any] = {}

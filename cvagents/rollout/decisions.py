@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from cvagents import tracing
 from cvagents.durability.atomic import atomic_write_text
 from cvagents.durability.journal import Record
 from cvagents.rollout import deployment
@@ -120,7 +121,25 @@ def append(
         if held is not None:
             rec = held.data  # the line is rendered from the record as the journal holds it
     write_line(ws, rec)
+    tracing.event("cvagents.rollout_decision", event_attributes(rec))
     return rec
+
+
+def event_attributes(rec: dict[str, Any]) -> dict[str, Any]:
+    """A decision as the attributes of a trace event (``cvagents.tracing``) on the span it
+    was made in: the heartbeat's (the controller's review) or a tool call's (a deployment)."""
+    return {
+        "cvagents.decision_id": rec.get("id"),
+        "cvagents.kind": rec.get("kind"),
+        "cvagents.source": rec.get("source"),
+        "cvagents.stage": rec.get("stage"),
+        "cvagents.outcome": rec.get("outcome"),
+        "cvagents.reason": rec.get("reason"),
+        "cvagents.version": rec.get("version"),
+        "cvagents.sha256": rec.get("sha256"),
+        "cvagents.action_id": rec.get("action_id"),
+        "cvagents.gates": [f"{g.get('gate')}={g.get('status')}" for g in rec.get("gates") or []],
+    }
 
 
 def render(rec: dict[str, Any]) -> str:

@@ -83,6 +83,17 @@ class StageReview:
     def as_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in asdict(self).items() if k != "gates"}, "gates": [g.as_dict() for g in self.gates]}
 
+    def as_event(self) -> dict[str, Any]:
+        """The review as the attributes of a trace event (``cvagents.tracing``)."""
+        return {
+            "cvagents.stage": self.stage,
+            "cvagents.version": self.version,
+            "cvagents.sha256": self.sha256,
+            "cvagents.verdict": self.verdict,
+            "cvagents.reason": self.reason,
+            "cvagents.gates": [f"{g.gate}={g.status}" for g in self.gates],
+        }
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, bool):

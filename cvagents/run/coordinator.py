@@ -36,7 +36,7 @@ from cvagents.planning.meeting import Meeting
 from cvagents.planning.team import Teams, build_teams
 from cvagents.rollout import controller as rollout
 from cvagents.rollout import metrics_store
-from cvagents.run import recovery, reports, schedule
+from cvagents.run import recovery, reports, schedule, spans
 from cvagents.run.logs import remove_logging, setup_logging
 from cvagents.run.options import RunOptions, install_sigint
 from cvagents.run.progress import Progress, finished_record, heartbeat_record
@@ -211,6 +211,7 @@ class Coordinator:
         self.progress.meeting_held(rec, now, self.cfg.schedule, self.settings.meeting.meeting.summaries_in_context)
         self._checkpoint("meeting", rec)
 
+    @spans.heartbeat
     def heartbeat(self, pending: PendingHeartbeat | None = None) -> dict:
         runs: list[dict] = []
         p = self.progress
@@ -401,6 +402,7 @@ class Coordinator:
         return info
 
     # ------------------------------------------------------------------ the loop
+    @spans.run
     def run(self) -> dict:
         self.prepare()
         if self.mirror is not None:

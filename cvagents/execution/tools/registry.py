@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cvagents.clock import stopwatch
+from cvagents.execution import spans
 from cvagents.llm.base import ToolSpec
 
 
@@ -165,6 +166,7 @@ class ToolRegistry:
     def specs(self) -> tuple[ToolSpec, ...]:
         return tuple(t.spec() for t in self._tools.values())
 
+    @spans.tool_call
     def call(self, ctx: ToolContext, name: str, arguments: Any) -> ToolOutcome:
         sw = stopwatch()
         args = arguments if isinstance(arguments, dict) else {"_raw": arguments}

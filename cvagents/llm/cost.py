@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PER_MEETING = "per_meeting_usd"
 PER_DAY = "per_day_usd"
+FAILOVER = "failover"  # a Downgrade's ``budget`` when the provider failed, not a budget
 
 
 class CallCost(float):
@@ -132,7 +133,8 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class Downgrade:
-    """A call that would have passed ``budget`` went to ``to_model`` instead of ``from_model``."""
+    """A call that would have passed ``budget`` went to ``to_model`` instead of ``from_model``;
+    or, with ``budget == FAILOVER``, ``from_model`` failed (``reason``) and the call went on."""
 
     agent: str
     meeting_id: str | None
@@ -141,16 +143,19 @@ class Downgrade:
     from_model: str
     to_provider: str
     to_model: str
-    budget: str  # "per_meeting_usd" | "per_day_usd"
+    budget: str  # "per_meeting_usd" | "per_day_usd" | "failover"
     estimated_usd: float
     ts: float = field(default_factory=time.time)
+    reason: str = ""  # a failover's cause (a redacted provider error)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.budget == FAILOVER:
+            return f"{self.agent}: {self.from_model} -> {self.to_model} (failover: {self.reason})"
         where = f"meeting {self.meeting_id}" if self.budget == PER_MEETING else f"day {self.day}"
-        return f"{self.agent}: {self.from_model} -> {self.to_model} ({self.budget} for {where} would have been passed)"
+        return f"{self.agent}: {self.from_model} -> {self.to_model} (budget {self.budget} for {where} would have been passed)"
 
 
 @dataclass

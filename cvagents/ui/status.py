@@ -215,8 +215,11 @@ def format_status(s: dict[str, Any]) -> str:
         out.append("   per agent: " + ", ".join(f"{a} ${v:.4f}" for a, v in sorted(c["by_agent"].items())))
         out.append("   per meeting: " + ", ".join(f"{m} ${v:.4f}" for m, v in list(c["by_meeting"].items())[-5:]))
         out.append("   per day: " + ", ".join(f"{d} ${v:.4f}" for d, v in c["by_day"].items()))
-        if c.get("downgrades"):
-            out.append(f"   budget downgrades: {len(c['downgrades'])}")
+        failovers = [d for d in c.get("downgrades") or () if d.get("budget") == "failover"]
+        if len(c.get("downgrades") or ()) > len(failovers):
+            out.append(f"   budget downgrades: {len(c['downgrades']) - len(failovers)}")
+        if failovers:
+            out.append(f"   failovers: {len(failovers)} (last: {failovers[-1]['agent']}: {failovers[-1]['reason']})")
     for x in s["sessions"]:
         resumes = x["resumes"]
         out.append(

@@ -155,7 +155,7 @@ class Downgrade:
         if self.budget == FAILOVER:
             return f"{self.agent}: {self.from_model} -> {self.to_model} (failover: {self.reason})"
         where = f"meeting {self.meeting_id}" if self.budget == PER_MEETING else f"day {self.day}"
-        return f"{self.agent}: {self.from_model} -> {self.to_model} (budget {self.budget} for {where} would have been passed)"
+        return f"{self.agent}: {self.from_model} -> {self.to_model} ({self.budget} for {where} would have been passed)"
 
 
 @dataclass

@@ -188,7 +188,10 @@ class Coordinator:
             )
         meeting = self._meeting(pending.responses if pending is not None else None)
         outcome = meeting.hold(meeting_id, number, now.strftime("%Y-%m-%dT%H:%M:%S"), state, earlier)
-        outcome.notes.extend(f"Downgrade: {d}" for d in self.ledger.downgrade_summary(meeting_id=meeting_id))
+        outcome.notes.extend(
+            ("Failover: " if "(failover: " in d else "Budget downgrade: ") + d
+            for d in self.ledger.downgrade_summary(meeting_id=meeting_id)
+        )
         rec = reports.meeting_record(
             outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), self.ledger.cost_by_agent(meeting_id), fallbacks(self.agents)
         )

@@ -1,23 +1,32 @@
-"""Local overhead of one LLM call, per provider: everything but the wait for the server.
+"""What cvagents adds to one LLM call beyond the bare SDK call, per provider, with 0 and 8 tools.
 
 For each provider a loopback server (``tests/llm_servers.py``) answers at once with a canned
-response; each call's client-side wall time minus the server's own handling time (measured
-server-side, from the request line to the last byte written) is what our code, the SDK, HTTP
-and loopback TCP cost. A realistic request is used: a ~6 kB system prompt, a 12-turn
-conversation with tool calls and results, and 8 tools.
+response. The same SDK client, the same server and the same request body are timed two ways,
+call by call in alternation (so drift on a shared machine hits both alike):
 
-Also shown: the same figure through ``build_provider``'s wrapper (budget check, ledger), and a
-floor: a bare ``httpx2`` POST of an equivalent body to the same server.
+- **bare SDK**: the public call with the request already built —
+  ``client.chat.completions.create(**params)``, ``client.messages.create(**params)``,
+  ``client.models.generate_content(**params)``;
+- **cvagents**: ``Provider.complete(request)`` (mapping our request to those params, the call,
+  mapping the answer back), and the same through ``build_provider``'s wrapper (budget check,
+  reservation, ledger entry, bounded answer).
+
+The overhead is the median of the call-by-call differences (wall time minus the server's own
+handling time, and the calling thread's CPU time: the server shares this process, and on a busy
+machine the CPU time is the steadier figure). The request is realistic: a
+~6 kB system prompt and a 12-turn conversation with tool calls and results, with 0 or 8 tools.
 
     .venv/bin/python benchmarks/bench_llm_overhead.py [--calls 300] [--warmup 30]
 
-Target: median < 5 ms per call, by both measures (the server shares this process, so the calling
-thread's CPU time is the stricter one). Exit status 1 when a median is over it.
+Target: median overhead <= 1 ms per call, judged on the CPU time (the wall difference is printed
+too; on a loaded machine it swings by a few ms either way, below zero as often as above). Exit
+status 1 when one is over it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -28,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import httpx2  # noqa: E402
 from llm_servers import (  # noqa: E402
     LLMServer,
     Reply,
@@ -42,9 +50,8 @@ from cvagents.config import AgentConfig, Budgets, CallDefaults, Price  # noqa: E
 from cvagents.llm.base import LLMRequest, Message, ToolCall, ToolSpec  # noqa: E402
 from cvagents.llm.cost import CostLedger  # noqa: E402
 from cvagents.llm.factory import build_provider  # noqa: E402
-from cvagents.llm.retry import RetryPolicy  # noqa: E402
 
-TARGET_MS = 5.0
+TARGET_MS = 1.0
 MODELS = {"anthropic": "claude-bench", "openai": "gpt-bench", "gemini": "gemini-bench"}
 KEYS = {
     "anthropic": "bench-anthropic-key",
@@ -89,18 +96,6 @@ def realistic_request() -> LLMRequest:
     )
 
 
-def short_request() -> LLMRequest:
-    """A planning contribution: the role's prompt and one user turn with the state, no tools."""
-    return LLMRequest(
-        agent="critic",
-        role="Devil's advocate",
-        purpose="contribution",
-        system="You are the critic. " * 300,
-        messages=(Message("user", "State snapshot:\n" + ("metric=0.7412 latency_p95=41.2ms\n" * 80)),),
-        max_tokens=1500,
-    )
-
-
 def canned(kind: str) -> dict:
     text = "Decision: proceed to 5_percent. " * 20
     if kind == "anthropic":
@@ -113,18 +108,28 @@ def canned(kind: str) -> dict:
 
 
 def make_provider(kind: str, base_url: str):
-    policy = RetryPolicy(max_retries=0)
     if kind == "anthropic":
         from cvagents.llm.anthropic_provider import AnthropicProvider
 
-        return AnthropicProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, retry_policy=policy)
+        return AnthropicProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, max_retries=0)
     if kind == "openai":
         from cvagents.llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, retry_policy=policy)
+        return OpenAIProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, max_retries=0)
     from cvagents.llm.gemini_provider import GeminiProvider
 
-    return GeminiProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, retry_policy=policy)
+    return GeminiProvider(MODELS[kind], api_key=KEYS[kind], base_url=base_url, timeout_s=10, max_retries=0)
+
+
+def bare_call(kind: str, provider, req: LLMRequest):
+    """The public SDK call with the request already built: what a user of the SDK alone pays."""
+    params = provider.build_params(req)
+    client = provider._client  # the same client (connection pool, options) as the provider's
+    if kind == "anthropic":
+        return lambda: client.messages.create(**params)
+    if kind == "openai":
+        return lambda: client.chat.completions.create(**params)
+    return lambda: client.models.generate_content(**params)
 
 
 def make_managed(kind: str, base_url: str):
@@ -149,23 +154,32 @@ def make_managed(kind: str, base_url: str):
     return p
 
 
-def measure(call, srv: LLMServer, calls: int, warmup: int) -> tuple[list[float], list[float]]:
-    """Per call: (wall time - server handling time) and the calling thread's CPU time, in ms."""
+def measure(calls_by_name: dict, srv: LLMServer, calls: int, warmup: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Per variant, per call: (wall time - server handling time) and the calling thread's CPU
+    time, in ms; the variants take turns call by call."""
+    names = list(calls_by_name)
     for _ in range(warmup):
-        call()
-    srv.clear()
-    wall: list[float] = []
-    cpu: list[float] = []
+        for n in names:
+            calls_by_name[n]()
+    out: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
     for _ in range(calls):
-        c0 = time.thread_time()
-        t0 = time.perf_counter()
-        call()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.thread_time() - c0)
-    time.sleep(0.05)  # let the last handler finish stamping its time
-    server = [r.handling_s for r in srv.requests]
-    assert len(server) == calls, (len(server), calls)
-    return [(w - s) * 1000.0 for w, s in zip(wall, server)], [c * 1000.0 for c in cpu]
+        for n in names:
+            srv.clear()
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            calls_by_name[n]()
+            wall = time.perf_counter() - t0
+            cpu = time.thread_time() - c0
+            server = srv.requests[0].handling_s if srv.requests else 0.0
+            out[n][0].append((wall - server) * 1000.0)
+            out[n][1].append(cpu * 1000.0)
+    return out
+
+
+def paired_median(ours: list[float], bare: list[float]) -> float:
+    """Median of the call-by-call differences (each pair ran back to back): robust to the drift
+    of a shared machine, which moves both calls of a pair alike."""
+    return statistics.median(o - b for o, b in zip(ours, bare))
 
 
 def summary(result: tuple[list[float], list[float]]) -> str:
@@ -178,41 +192,6 @@ def summary(result: tuple[list[float], list[float]]) -> str:
     )
 
 
-def ours_ms(kind: str, provider, managed, req: LLMRequest, n: int = 300) -> float:
-    """Our own share: request mapping, plus the wrapper's estimate, reservation and ledger entry."""
-    from cvagents.llm.base import Usage
-
-    ledger = managed.ledger
-    t0 = time.perf_counter()
-    for _ in range(n):
-        provider.build_params(req)
-        res = ledger.reserve(managed._estimate(provider, req), "ours", "bench")
-        ledger.record_call(
-            agent="x",
-            provider=kind,
-            model=provider.model,
-            usage=Usage(4000, 160, 2048),
-            pricing=managed.pricing,
-            reservation=res,
-        )
-    return (time.perf_counter() - t0) / n * 1000.0
-
-
-def raw_floor(kind: str, srv: LLMServer, body: bytes, calls: int, warmup: int) -> tuple[list[float], list[float]]:
-    path = {
-        "anthropic": "/v1/messages",
-        "openai": "/v1/chat/completions",
-        "gemini": f"/v1beta/models/{MODELS[kind]}:generateContent",
-    }[kind]
-    with httpx2.Client(base_url=srv.origin) as client:
-
-        def call():
-            r = client.post(path, content=body, headers={"content-type": "application/json"})
-            r.json()
-
-        return measure(call, srv, calls, warmup)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=300)
@@ -220,43 +199,40 @@ def main() -> int:
     args = ap.parse_args()
 
     print(
-        f"LLM call overhead = client wall time - server handling time (measured server-side), per call, "
-        f"{args.calls} calls after {args.warmup} warm-up; loopback server answering at once."
+        f"cvagents overhead per LLM call = median of (cvagents call - the bare SDK call next to it), same SDK client, "
+        f"server and request; {args.calls} calls each after {args.warmup} warm-up, in alternation."
     )
     worst = 0.0
-    worst_ours = 0.0
-    shapes = [("short", short_request()), ("long", realistic_request())]
-    for shape, req in shapes:
-        print(f"\n[{shape}] {len(req.system)} chars system, {len(req.messages)} messages, {len(req.tools)} tools")
+    full = realistic_request()
+    for n_tools in (0, 8):
+        req = dataclasses.replace(full, tools=full.tools[:n_tools])
+        print(f"\n[{n_tools} tools] {len(req.system)} chars system, {len(req.messages)} messages")
         for kind in ("anthropic", "openai", "gemini"):
             with LLMServer(kind, default=Reply(body=canned(kind))) as srv:
                 p = make_provider(kind, srv.base_url)
-                direct = measure(lambda p=p, req=req: p.complete(req), srv, args.calls, args.warmup)
                 m = make_managed(kind, srv.base_url)
-                managed = measure(lambda m=m, req=req: m.complete(req), srv, args.calls, args.warmup)
-                sent = srv.requests[-1].body if srv.requests else b"{}"
-                floor = raw_floor(kind, srv, sent, args.calls, args.warmup)
-                ours = ours_ms(kind, p, m, req)
-            # the server runs in this process, so its handling time can include time the client
-            # thread held the GIL: the calling thread's CPU time is the honest local figure
-            worst = max(
-                worst,
-                statistics.median(direct[0]),
-                statistics.median(managed[0]),
-                statistics.median(direct[1]),
-                statistics.median(managed[1]),
-            )
-            worst_ours = max(worst_ours, ours)
-            print(f"  {kind:9s} provider          {summary(direct)}")
-            print(f"  {kind:9s} + budget/ledger   {summary(managed)}")
-            print(f"  {kind:9s} bare httpx2 floor {summary(floor)}   (request {len(sent)} bytes)")
-            print(f"  {kind:9s} of which cvagents {ours:6.2f} ms (mapping + estimate + reservation + ledger entry)")
-    verdict = "PASS" if worst < TARGET_MS else "OVER"
-    print(
-        f"\nworst median overhead (wall - server, or client CPU, whichever is larger) {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}"
-        f"; cvagents' own share at most {worst_ours:.2f} ms"
-    )
-    return 0 if worst < TARGET_MS else 1
+                got = measure(
+                    {
+                        "bare SDK": bare_call(kind, p, req),
+                        "provider": lambda p=p, req=req: p.complete(req),
+                        "+ budget/ledger": lambda m=m, req=req: m.complete(req),
+                    },
+                    srv,
+                    args.calls,
+                    args.warmup,
+                )
+            bare = got["bare SDK"]
+            print(f"  {kind:9s} {'bare SDK':16s} {summary(bare)}")
+            for name in ("provider", "+ budget/ledger"):
+                wall = paired_median(got[name][0], bare[0])
+                cpu = paired_median(got[name][1], bare[1])
+                worst = max(worst, cpu)
+                print(
+                    f"  {kind:9s} {name:16s} {summary(got[name])}   overhead: wall {wall:+5.2f} ms, CPU {cpu:+5.2f} ms"
+                )
+    verdict = "PASS" if worst <= TARGET_MS else "OVER"
+    print(f"\nworst median CPU overhead over the bare SDK call {worst:.2f} ms vs target {TARGET_MS:.1f} ms: {verdict}")
+    return 0 if worst <= TARGET_MS else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import queue
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +54,7 @@ class Received:
     body: bytes
     json: Any
     handling_s: float = 0.0  # server-side: request parsed -> response written
+    at: float = field(default_factory=time.monotonic)  # when the server read it (gaps between retries)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -88,6 +90,11 @@ def error_body(kind: str, status: int, message: str) -> dict[str, Any]:
         503: "UNAVAILABLE",
     }.get(status, "UNKNOWN")
     return {"error": {"code": status, "message": message, "status": gstatus}}
+
+
+def rejects_json_schema() -> Reply:
+    """What llama.cpp-style OpenAI-compatible servers without constrained decoding answer."""
+    return error("openai", 400, "response_format: 'json_schema' is not supported by this server")
 
 
 def error(

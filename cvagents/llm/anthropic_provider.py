@@ -15,7 +15,12 @@ Back: text blocks joined, ``tool_use`` blocks -> ``ToolCall`` (``input`` is alre
 usage: ``input_tokens`` = uncached + cache writes + cache reads (the whole prompt),
 ``cached_tokens`` = cache reads, ``cache_write_tokens`` = cache writes; ``stop_reason`` passes through (the API's own names are ours).
 
-The SDK's retries are off (``max_retries=0``): ``cvagents.llm.retry`` is the only policy.
+Structured output: ``LLMRequest.response_schema`` goes as ``output_config={"format":
+{"type": "json_schema", "schema": ...}}``, the schema made acceptable by the SDK's public
+``anthropic.transform_schema`` (converted once per schema).
+
+Retries are the SDK's (``max_retries`` on the client: it honours ``Retry-After`` and
+``x-should-retry``); ``cvagents.llm.retry.call_sdk`` turns its final error into ours.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import anthropic
 
 from cvagents.clock import stopwatch
 from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
-from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.llm.retry import Failure, FailureKind, call_sdk, parse_retry_after, refuse_long_waits, sdk_attempts
+from cvagents.llm.schema import ConvertOnce
 
 NAME = "anthropic"
 EMPTY_TEXT = "(empty)"
@@ -42,6 +48,10 @@ def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
 
 def to_anthropic_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
     return [{"name": t.name, "description": t.description, "input_schema": _object_schema(t.parameters)} for t in tools]
+
+
+_tools_once = ConvertOnce(to_anthropic_tools)
+_schema_once = ConvertOnce(anthropic.transform_schema)
 
 
 def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -80,10 +90,11 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]
 
 
 def classify(exc: BaseException) -> Failure:
+    attempts = sdk_attempts(exc)
     if isinstance(exc, anthropic.APITimeoutError):
-        return Failure(FailureKind.TIMEOUT, detail="request timed out")
+        return Failure(FailureKind.TIMEOUT, detail="request timed out", attempts=attempts)
     if isinstance(exc, anthropic.APIConnectionError):
-        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__)
+        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__, attempts=attempts)
     if isinstance(exc, anthropic.APIStatusError):
         detail = exc.api_message or _body_message(exc.body) or exc.response.reason_phrase
         return Failure(
@@ -91,6 +102,7 @@ def classify(exc: BaseException) -> Failure:
             status=exc.status_code,
             retry_after_s=parse_retry_after(exc.response.headers),
             detail=str(detail or ""),
+            attempts=attempts,
         )
     return Failure(FailureKind.OTHER, detail=f"{type(exc).__name__}: {exc}")
 
@@ -119,7 +131,6 @@ class AnthropicProvider(SDKProvider):
         timeout_s: float = 60.0,
         max_retries: int = 4,
         max_tokens: int | None = None,
-        retry_policy: RetryPolicy | None = None,
         cache_system_prompt: bool = True,
         client: anthropic.Anthropic | None = None,
     ):
@@ -127,12 +138,16 @@ class AnthropicProvider(SDKProvider):
         self.timeout_s = timeout_s
         self.max_tokens_cap = max_tokens
         self.cache_system_prompt = cache_system_prompt
-        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self.max_retries = max_retries
         self._key = api_key
         # base_url None: the SDK reads ANTHROPIC_BASE_URL, else api.anthropic.com. An explicit
         # api_key keeps the SDK from consulting ANTHROPIC_API_KEY or credential profiles.
         self._client = client or anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+            http_client=anthropic.DefaultHttpxClient(event_hooks={"response": [refuse_long_waits()]}),
         )
 
     def with_model(self, model: str) -> AnthropicProvider:
@@ -141,8 +156,8 @@ class AnthropicProvider(SDKProvider):
             model,
             api_key=self._key,
             timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
             max_tokens=self.max_tokens_cap,
-            retry_policy=self.retry_policy,
             cache_system_prompt=self.cache_system_prompt,
             client=self._client,
         )
@@ -159,18 +174,24 @@ class AnthropicProvider(SDKProvider):
                 block["cache_control"] = {"type": "ephemeral"}
             params["system"] = [block]
         if request.tools:
-            params["tools"] = to_anthropic_tools(request.tools)
+            params["tools"] = _tools_once(request.tools)
             if self.cache_system_prompt:  # breakpoint after the tools: tools + system are cached together
-                params["tools"][-1]["cache_control"] = {"type": "ephemeral"}
+                params["tools"] = [
+                    *params["tools"][:-1],
+                    {**params["tools"][-1], "cache_control": {"type": "ephemeral"}},
+                ]
+        if request.response_schema is not None:
+            params["output_config"] = {
+                "format": {"type": "json_schema", "schema": _schema_once(request.response_schema)}
+            }
         return params
 
     def complete(self, request: LLMRequest) -> LLMResult:
         params = self.build_params(request)
         sw = stopwatch()
-        msg = call_with_retry(
-            lambda: self._client.messages.create(**params, timeout=self.timeout_s),
+        msg = call_sdk(
+            lambda: self._client.messages.create(**params),
             classify=classify,
-            policy=self.retry_policy,
             provider=NAME,
             model=self.model,
             timeout_s=self.timeout_s,

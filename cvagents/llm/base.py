@@ -83,6 +83,9 @@ class LLMRequest:
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int = 2048
     context: dict[str, Any] = field(default_factory=dict)
+    # A JSON schema the answer's text must follow (e.g. ``Synthesis.model_json_schema()``): each
+    # provider asks its API to enforce it natively; the caller still validates the answer.
+    response_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

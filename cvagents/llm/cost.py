@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PER_MEETING = "per_meeting_usd"
 PER_DAY = "per_day_usd"
+FAILOVER = "failover"  # a Downgrade's ``budget`` when the provider failed, not a budget
 
 
 MICRO = 6  # decimals: amounts are kept to the micro-dollar
@@ -134,7 +135,8 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class Downgrade:
-    """A call that would have passed ``budget`` went to ``to_model`` instead of ``from_model``."""
+    """A call that would have passed ``budget`` went to ``to_model`` instead of ``from_model``;
+    or, with ``budget == FAILOVER``, ``from_model`` failed (``reason``) and the call went on."""
 
     agent: str
     meeting_id: str | None
@@ -143,14 +145,17 @@ class Downgrade:
     from_model: str
     to_provider: str
     to_model: str
-    budget: str  # "per_meeting_usd" | "per_day_usd"
+    budget: str  # "per_meeting_usd" | "per_day_usd" | "failover"
     estimated_usd: float
     ts: float = field(default_factory=time.time)
+    reason: str = ""  # a failover's cause (a redacted provider error)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.budget == FAILOVER:
+            return f"{self.agent}: {self.from_model} -> {self.to_model} (failover: {self.reason})"
         where = f"meeting {self.meeting_id}" if self.budget == PER_MEETING else f"day {self.day}"
         return f"{self.agent}: {self.from_model} -> {self.to_model} ({self.budget} for {where} would have been passed)"
 
@@ -386,7 +391,8 @@ class CostLedger:
             ]
 
     def downgrade_summary(self, *, meeting_id: str | None = None) -> list[str]:
-        """One line per (agent, from, to, budget), with a count: for the planning summary."""
+        """One line per (agent, from, to, budget), with a count, saying whether it was a failover or a
+        budget downgrade: the meeting's notes in the planning summary."""
         counts: dict[tuple[str, str, str, str], int] = {}
         examples: dict[tuple[str, str, str, str], Downgrade] = {}
         for d in self.downgrades(meeting_id=meeting_id):
@@ -395,8 +401,8 @@ class CostLedger:
             examples.setdefault(k, d)
         lines = []
         for k, n in counts.items():
-            line = examples[k].describe()
-            lines.append(line + (f" ×{n}" if n > 1 else ""))
+            kind = "Failover" if k[3] == FAILOVER else "Budget downgrade"
+            lines.append(f"{kind}: {examples[k].describe()}" + (f" ×{n}" if n > 1 else ""))
         return lines
 
     def unpriced_models(self) -> list[str]:

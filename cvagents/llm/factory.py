@@ -7,6 +7,11 @@ wrapped so that every call
   day's budget is not made; the agent drops to its ``fallback_model`` on the same provider,
   then to the offline provider, and each step is recorded in the ledger as a ``Downgrade``
   (agent, from model, to model, which budget) for the planning summary;
+- fails over along the same chain when a provider is unavailable: its SDK's retries are
+  exhausted, or the server asks to wait longer than the retry policy will (a long
+  ``Retry-After``); the step is recorded the same way, as a ``Downgrade`` with ``budget
+  "failover"`` and the (redacted) error as ``reason``, so the summary and ``status`` show it.
+  A provider told to wait is skipped (and the skip recorded) until that wait is over;
 - is recorded in the ledger with its usage and cost (offline calls cost 0);
 - gives back an answer of bounded size: text past ``max_tokens × CHARS_PER_TOKEN_BOUND``
   characters is cut, with a note at the cut and ``stop_reason`` ``"cut"`` (``bounded_answer``),
@@ -26,13 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from cvagents.llm import spans
 from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderConfigError, ProviderError, SDKProvider
-from cvagents.llm.cost import CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
-from cvagents.llm.retry import RetryPolicy
+from cvagents.llm.cost import FAILOVER, CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
+from cvagents.llm.retry import ProviderCallError, RetryPolicy
 from cvagents.secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,9 @@ def _make_real(
     max_tokens: int | None,
     policy: RetryPolicy,
 ) -> Any:
+    """The SDK-backed provider; its module (and so its SDK) is imported only here, when the first
+    agent on it is built. OpenAI and Anthropic retry in their SDK (``policy.max_retries``);
+    Gemini's SDK cannot read ``Retry-After``/``RetryInfo``, so ``policy`` governs it."""
     if provider == "anthropic":
         from cvagents.llm.anthropic_provider import AnthropicProvider
 
@@ -74,14 +83,19 @@ def _make_real(
             api_key=api_key or "",
             base_url=base_url,
             timeout_s=timeout_s,
+            max_retries=policy.max_retries,
             max_tokens=max_tokens,
-            retry_policy=policy,
         )
     if provider == "openai":
         from cvagents.llm.openai_provider import OpenAIProvider
 
         return OpenAIProvider(
-            model, api_key=api_key, base_url=base_url, timeout_s=timeout_s, max_tokens=max_tokens, retry_policy=policy
+            model,
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_retries=policy.max_retries,
+            max_tokens=max_tokens,
         )
     if provider == "gemini":
         from cvagents.llm.gemini_provider import GeminiProvider
@@ -148,6 +162,7 @@ class ManagedProvider(Provider):
         self.budgets = budgets
         self.warnings = warnings
         self.fallback = fallback
+        self._resting: dict[int, tuple[float, str]] = {}  # chain index -> (monotonic until, why)
 
     def _scope(self, request: LLMRequest) -> tuple[str | None, str | None]:
         ctx = request.context if isinstance(request.context, Mapping) else {}
@@ -169,6 +184,12 @@ class ManagedProvider(Provider):
             day = ledger.today()
         for i, p in enumerate(self.chain):
             is_last = i == len(self.chain) - 1
+            resting = self._resting.get(i)
+            if resting is not None and not is_last:
+                if time.monotonic() < resting[0]:
+                    self._failover(i, resting[1], meeting_id, day)
+                    continue
+                self._resting.pop(i, None)
             reservation: Reservation | None = None
             if ledger is not None and not is_last:
                 est = self._estimate(p, request)
@@ -192,10 +213,16 @@ class ManagedProvider(Provider):
                 reservation = held
             try:
                 result = p.complete(request)
-            except BaseException:
+            except BaseException as exc:
                 if reservation is not None:
                     ledger.release(reservation)  # type: ignore[union-attr]
-                raise
+                if is_last or not isinstance(exc, ProviderCallError) or not exc.retryable:
+                    raise
+                reason = str(exc)
+                if exc.retry_after_s:  # told to wait: skip this provider until then
+                    self._resting[i] = (time.monotonic() + exc.retry_after_s, f"resting as asked: {reason}")
+                self._failover(i, reason, meeting_id, day)
+                continue
             if ledger is not None:
                 cost = 0.0 if p.name == "offline" else None
                 call = ledger.record_call(
@@ -212,6 +239,26 @@ class ManagedProvider(Provider):
                 spans.cost(call.cost_usd)
             return bounded_answer(result, request.max_tokens)
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
+
+    def _failover(self, i: int, reason: str, meeting_id: str | None, day: str | None) -> None:
+        """Record that chain[i] could not serve the call and chain[i + 1] is asked instead."""
+        p, nxt = self.chain[i], self.chain[i + 1]
+        d = Downgrade(
+            agent=self.agent,
+            meeting_id=meeting_id,
+            day=day or "",
+            from_provider=p.name,
+            from_model=p.model,
+            to_provider=nxt.name,
+            to_model=nxt.model,
+            budget=FAILOVER,
+            estimated_usd=0.0,
+            reason=reason,
+        )
+        if self.ledger is not None:
+            self.ledger.record_downgrade(d)
+        else:
+            log.warning("%s", d.describe())
 
     def close(self) -> None:
         """Close every provider in the chain; one that fails to close does not keep the others open."""

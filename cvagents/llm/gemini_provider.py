@@ -22,8 +22,16 @@ without an id gets one, which is not sent back), usage: ``prompt_token_count`` (
 MAX_TOKENS -> max_tokens, anything else raw.
 
 Endpoint: ``base_url`` from config, else ``GOOGLE_GEMINI_BASE_URL`` (the SDK honours it itself;
-the factory also passes a value found in ``.env``). Timeout goes in ``HttpOptions`` (ms); the
-SDK's retries are off (``HttpRetryOptions(attempts=1)``).
+the factory also passes a value found in ``.env``). Timeout goes in ``HttpOptions`` (ms).
+
+Retries: the SDK's ``HttpRetryOptions`` backs off blindly (it reads neither ``Retry-After`` nor
+the ``RetryInfo`` of a 429), so it is set to one attempt and ``cvagents.llm.retry``'s policy
+retries, waiting what the server asks; told to wait longer than ``max_retry_after_s``, it gives
+up at once so the agent fails over.
+
+Structured output: ``LLMRequest.response_schema`` goes as ``response_mime_type
+"application/json"`` + ``response_json_schema`` (JSON Schema as it is). Tool declarations are
+converted once per tuple of ``ToolSpec``.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from google.genai import types
 from cvagents.clock import stopwatch
 from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
+from cvagents.llm.schema import ConvertOnce
 
 NAME = "gemini"
 API_VERSION = "v1beta"
@@ -60,6 +69,9 @@ def to_gemini_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
             params.setdefault("properties", {})
         decls.append({"name": t.name, "description": t.description, "parameters_json_schema": params})
     return [{"function_declarations": decls}]
+
+
+_tools_once = ConvertOnce(to_gemini_tools)
 
 
 class _Signatures:
@@ -212,7 +224,10 @@ class GeminiProvider(SDKProvider):
         if request.system:
             config["system_instruction"] = request.system
         if request.tools:
-            config["tools"] = to_gemini_tools(request.tools)
+            config["tools"] = _tools_once(request.tools)
+        if request.response_schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = request.response_schema
         return {
             "model": self.model,
             "contents": to_gemini_contents(request.messages, self._signatures),

@@ -15,12 +15,14 @@ Mapping (ours -> Chat Completions):
 - the token limit goes as ``max_completion_tokens`` to api.openai.com and as ``max_tokens`` to
   any other server (the field compatible servers understand).
 
-The request goes out through the SDK client's documented ``client.post("/chat/completions",
-body=..., cast_to=ChatCompletion)`` rather than ``chat.completions.create``: ``create`` first runs
-the SDK's type-directed ``maybe_transform`` over the params, which for our plain-JSON messages is
-an identity but costs ~4-6 ms of CPU per call on a 12-turn tool conversation (the bulk of the
-local overhead). Auth, headers, timeout, error classes and response parsing are the SDK's either
-way; ``use_create=True`` switches back to ``create``.
+The request goes out through the public ``client.chat.completions.create`` (so the SDK's own
+instrumentation sees it), with the SDK's retries (``max_retries`` on the client: it honours
+``Retry-After`` and ``x-should-retry``).
+
+Structured output: ``LLMRequest.response_schema`` goes as ``response_format`` ``json_schema``
+(strict, see ``cvagents.llm.schema``). A compatible server that rejects it (HTTP 400 naming
+``response_format`` / ``json_schema``) is asked again without it, and this provider (and the
+others on the same endpoint) stop sending it: the caller's repair re-ask is the fallback.
 
 Back: ``arguments`` parsed from JSON (unparseable -> ``{"_unparsed_arguments": raw}`` so the
 tool layer reports it to the model), usage from ``prompt_tokens`` / ``completion_tokens`` /
@@ -31,10 +33,10 @@ end_turn/tool_use/max_tokens.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
 from cvagents.clock import stopwatch
 from cvagents.llm.base import (
@@ -47,7 +49,10 @@ from cvagents.llm.base import (
     ToolSpec,
     Usage,
 )
-from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_retry_after
+from cvagents.llm.retry import Failure, FailureKind, call_sdk, parse_retry_after, refuse_long_waits, sdk_attempts
+from cvagents.llm.schema import ConvertOnce, openai_strict, schema_name
+
+log = logging.getLogger(__name__)
 
 NAME = "openai"
 PLACEHOLDER_KEY = "no-key-required"  # a local server ignores it; the SDK insists on a value
@@ -79,6 +84,25 @@ def to_openai_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": params}}
         )
     return out
+
+
+_tools_once = ConvertOnce(to_openai_tools)
+_strict_once = ConvertOnce(openai_strict)
+
+
+def response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema_name(schema), "schema": _strict_once(schema), "strict": True},
+    }
+
+
+def rejects_response_format(exc: BaseException) -> bool:
+    """A 400 whose message names the response format: the server cannot do ``json_schema``."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    text = (_body_message(exc.body) or str(exc)).lower()
+    return any(w in text for w in ("response_format", "json_schema", "response format"))
 
 
 def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -113,16 +137,18 @@ def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[
 
 
 def classify(exc: BaseException) -> Failure:
+    attempts = sdk_attempts(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return Failure(FailureKind.TIMEOUT, detail="request timed out")
+        return Failure(FailureKind.TIMEOUT, detail="request timed out", attempts=attempts)
     if isinstance(exc, openai.APIConnectionError):
-        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__)
+        return Failure(FailureKind.CONNECTION, detail=type(exc.__cause__ or exc).__name__, attempts=attempts)
     if isinstance(exc, openai.APIStatusError):
         return Failure(
             FailureKind.HTTP,
             status=exc.status_code,
             retry_after_s=parse_retry_after(exc.response.headers),
             detail=_body_message(exc.body) or exc.response.reason_phrase or "",
+            attempts=attempts,
         )
     return Failure(FailureKind.OTHER, detail=f"{type(exc).__name__}: {exc}")
 
@@ -139,6 +165,13 @@ def _body_message(body: object) -> str | None:
     return None
 
 
+class _Endpoint:
+    """What providers on one client learned about its server (shared by ``with_model``)."""
+
+    def __init__(self) -> None:
+        self.json_schema_ok = True
+
+
 class OpenAIProvider(SDKProvider):
     name = NAME
 
@@ -151,15 +184,14 @@ class OpenAIProvider(SDKProvider):
         timeout_s: float = 60.0,
         max_retries: int = 4,
         max_tokens: int | None = None,
-        retry_policy: RetryPolicy | None = None,
         client: openai.OpenAI | None = None,
-        use_create: bool = False,
+        endpoint: _Endpoint | None = None,
     ):
         self.model = model
-        self.use_create = use_create
         self.timeout_s = timeout_s
         self.max_tokens_cap = max_tokens
-        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self.max_retries = max_retries
+        self.endpoint = endpoint or _Endpoint()
         if not api_key:
             if not base_url:
                 raise ProviderConfigError("openai: an API key is required unless base_url names a local server")
@@ -167,7 +199,13 @@ class OpenAIProvider(SDKProvider):
         self._key = api_key
         self.base_url = base_url
         # base_url None: the SDK reads OPENAI_BASE_URL, else api.openai.com/v1.
-        self._client = client or openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        self._client = client or openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(event_hooks={"response": [refuse_long_waits()]}),
+        )
         host = self._client.base_url.host or ""
         self.official = host == "api.openai.com" or host.endswith(".openai.com")
 
@@ -177,10 +215,10 @@ class OpenAIProvider(SDKProvider):
             api_key=self._key,
             base_url=self.base_url,
             timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
             max_tokens=self.max_tokens_cap,
-            retry_policy=self.retry_policy,
             client=self._client,
-            use_create=self.use_create,
+            endpoint=self.endpoint,
         )
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:
@@ -194,25 +232,32 @@ class OpenAIProvider(SDKProvider):
         else:
             params["max_tokens"] = limit
         if request.tools:
-            params["tools"] = to_openai_tools(request.tools)
+            params["tools"] = _tools_once(request.tools)
+        if request.response_schema is not None and self.endpoint.json_schema_ok:
+            params["response_format"] = response_format(request.response_schema)
         return params
+
+    def _create(self, params: dict[str, Any]) -> Any:
+        try:
+            return self._client.chat.completions.create(**params)
+        except openai.BadRequestError as exc:
+            if "response_format" not in params or not rejects_response_format(exc):
+                raise
+        self.endpoint.json_schema_ok = False  # remembered: not offered to this server again
+        log.warning(
+            "%s at %s rejects response_format json_schema: asking without it from now on",
+            self.model,
+            self._client.base_url,
+        )
+        params = {k: v for k, v in params.items() if k != "response_format"}
+        return self._client.chat.completions.create(**params)
 
     def complete(self, request: LLMRequest) -> LLMResult:
         params = self.build_params(request)
         sw = stopwatch()
-        resp = call_with_retry(
-            (lambda: self._client.chat.completions.create(**params, timeout=self.timeout_s))
-            if self.use_create
-            else (
-                lambda: self._client.post(
-                    "/chat/completions",
-                    body=params,
-                    cast_to=ChatCompletion,
-                    options={"timeout": self.timeout_s, "security": {"bearer_auth": True}},
-                )
-            ),
+        resp = call_sdk(
+            lambda: self._create(params),
             classify=classify,
-            policy=self.retry_policy,
             provider=NAME,
             model=self.model,
             timeout_s=self.timeout_s,

@@ -1,14 +1,27 @@
-"""The one retry policy for every real provider (the SDKs' own retries are turned off).
+"""One retry policy per provider, and one redacted error for a call that failed for good.
 
-Retried: HTTP 408, 409, 429 and 5xx, timeouts and connection errors, with exponential backoff
-and full jitter (``uniform(0, min(max_delay, base * 2**n))``); a ``Retry-After`` header
-(seconds or an HTTP date; also ``retry-after-ms``, and Gemini's ``RetryInfo.retryDelay``)
-replaces the backoff, capped at ``max_retry_after_s``. Anything else (400, 401, 403, 404, 422,
+The OpenAI and Anthropic SDKs retry by themselves (``max_retries`` on their client): they honour
+``Retry-After`` / ``retry-after-ms`` and ``x-should-retry``. Anthropic's would wait out any
+``Retry-After`` (an hour, if asked), so both clients get ``refuse_long_waits``: an HTTP response
+hook (the SDKs' public ``http_client``) that marks an error asking for more than
+``MAX_RETRY_AFTER_S`` with ``x-should-retry: false``; the SDK then fails at once and the agent
+fails over. ``call_sdk`` turns their final exception into our error, with the number of attempts
+the SDK made (its ``x-stainless-retry-count`` request header, plus one).
+
+Gemini's SDK has no notion of ``RetryInfo`` or ``Retry-After``, so ``call_with_retry`` is its
+policy (its own ``HttpRetryOptions`` is set to one attempt): HTTP 408, 409, 429 and 5xx,
+timeouts and connection errors are retried with exponential backoff and full jitter
+(``uniform(0, min(max_delay, base * 2**n))``); a ``Retry-After`` header (seconds or an HTTP
+date; also ``retry-after-ms``) or ``RetryInfo.retryDelay`` replaces the backoff. A delay longer
+than ``max_retry_after_s`` is not waited out: the call fails at once, so the agent fails over to
+the next model in its chain (``cvagents.llm.factory``). Anything else (400, 401, 403, 404, 422,
 a malformed response ...) fails at once.
 
 The final failure is a ``ProviderCallError`` (a ``ProviderError``) whose message names the
 provider, the model, the status and the number of attempts, and holds only a short, redacted
-excerpt of what the server said: never a key, even when the server echoes one back.
+excerpt of what the server said: never a key, even when the server echoes one back. Its
+``retryable`` says the provider is unavailable for now (retries exhausted, or told to wait too
+long) rather than refusing the request: that is what a failover is for.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+MAX_RETRY_AFTER_S = 60.0  # asked to wait longer than this: fail over rather than wait
 
 
 def is_retryable_status(status: int | None) -> bool:
@@ -54,6 +68,7 @@ class Failure:
     status: int | None = None
     retry_after_s: float | None = None
     detail: str = ""
+    attempts: int | None = None  # attempts the SDK itself made (its own retries), if known
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FailureKind(self.kind))  # a plain "http" is accepted too
@@ -89,8 +104,10 @@ class ProviderCallError(ProviderError):
         attempts: int,
         kind: FailureKind,
         retryable: bool,
+        retry_after_s: float | None = None,
     ):
         super().__init__(message)
+        self.retry_after_s = retry_after_s
         self.provider = provider
         self.model = model
         self.status = status
@@ -155,7 +172,7 @@ class RetryPolicy:
     max_retries: int = 4
     base_delay_s: float = 0.5
     max_delay_s: float = 20.0
-    max_retry_after_s: float = 60.0
+    max_retry_after_s: float = MAX_RETRY_AFTER_S  # told to wait longer: fail now (and fail over) instead
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
 
@@ -166,8 +183,12 @@ class RetryPolicy:
 
     def delay_for(self, failure: Failure, retry_index: int) -> float:
         if failure.retry_after_s is not None:
-            return min(max(0.0, failure.retry_after_s), self.max_retry_after_s)
+            return max(0.0, failure.retry_after_s)
         return self.backoff(retry_index)
+
+    def waits_out(self, failure: Failure) -> bool:
+        """Whether a retry may wait as long as the server asked (not past ``max_retry_after_s``)."""
+        return failure.retry_after_s is None or failure.retry_after_s <= self.max_retry_after_s
 
 
 def excerpt(text: Any, limit: int = 200) -> str:
@@ -202,7 +223,7 @@ def call_with_retry(
             return fn()
         except Exception as exc:  # classified below; anything unknown fails at once
             failure = classify(exc)
-        if failure.retryable and attempts < total:
+        if failure.retryable and attempts < total and policy.waits_out(failure):
             delay = policy.delay_for(failure, attempts - 1)
             log.info(
                 "%s %s: %s (attempt %d of %d), retrying in %.2fs",
@@ -218,6 +239,49 @@ def call_with_retry(
         raise _final_error(failure, provider, model, attempts, timeout_s, secrets) from None
 
 
+def refuse_long_waits(max_wait_s: float = MAX_RETRY_AFTER_S) -> Callable[[Any], None]:
+    """An httpx response hook: an error response asking to wait more than ``max_wait_s`` gets
+    ``x-should-retry: false``, so the SDK gives up at once instead of sleeping."""
+
+    def hook(response: Any) -> None:
+        if response.status_code >= 400:
+            wait = parse_retry_after(response.headers)
+            if wait is not None and wait > max_wait_s:
+                response.headers["x-should-retry"] = "false"
+
+    return hook
+
+
+def call_sdk(
+    fn: Callable[[], T],
+    *,
+    classify: Callable[[BaseException], Failure],
+    provider: str,
+    model: str,
+    timeout_s: float | None = None,
+    secrets: tuple[str, ...] = (),
+) -> T:
+    """Run ``fn`` (an SDK call that retries by itself); its final exception becomes a redacted
+    ``ProviderCallError`` naming the attempts the SDK made."""
+    try:
+        return fn()
+    except Exception as exc:  # classified below
+        failure = classify(exc)
+    raise _final_error(failure, provider, model, failure.attempts or 1, timeout_s, secrets) from None
+
+
+def sdk_attempts(exc: BaseException) -> int | None:
+    """Attempts an OpenAI/Anthropic SDK made for the request that raised ``exc``: its
+    ``x-stainless-retry-count`` header on the last request, plus one."""
+    response = getattr(exc, "response", None)
+    request = getattr(response, "request", None) if response is not None else getattr(exc, "request", None)
+    try:
+        raw = request.headers.get("x-stainless-retry-count") if request is not None else None
+        return int(raw) + 1 if raw is not None else None
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
+
+
 def _final_error(
     failure: Failure, provider: str, model: str, attempts: int, timeout_s: float | None, secrets: tuple[str, ...]
 ) -> ProviderCallError:
@@ -230,6 +294,8 @@ def _final_error(
     else:
         tail = f"after {attempts} {plural} (not retryable)"
     msg = f"{provider} model {model!r}: {what} {tail}"
+    if failure.retry_after_s is not None:
+        msg += f" (the server asked to wait {failure.retry_after_s:g}s)"
     detail = failure.detail
     for s in secrets:
         if s:
@@ -248,4 +314,5 @@ def _final_error(
         attempts=attempts,
         kind=failure.kind,
         retryable=failure.retryable,
+        retry_after_s=failure.retry_after_s,
     )

@@ -43,6 +43,8 @@ SYNTHESIS_ASK = (
     "a failing or inconclusive gate or skip a stage."
 )
 
+SYNTHESIS_SCHEMA = hf.Synthesis.model_json_schema()  # the moderator's answer, enforced by the API
+
 
 # State keys that change rarely (the rollout's shape and rules): rendered first, so they join the
 # prefix a provider's prompt cache serves again at the next meeting.
@@ -217,6 +219,7 @@ class Meeting:
             messages=tuple(messages),
             max_tokens=agent.config.max_tokens or self.max_tokens,
             context={"state": state, "meeting_id": meeting_id},
+            response_schema=SYNTHESIS_SCHEMA if purpose == "synthesis" else None,  # enforced natively
         )
         h = prompt_hash(req)
         cached = self.memo(agent.name, purpose, h)

@@ -188,7 +188,7 @@ class Coordinator:
             )
         meeting = self._meeting(pending.responses if pending is not None else None)
         outcome = meeting.hold(meeting_id, number, now.strftime("%Y-%m-%dT%H:%M:%S"), state, earlier)
-        outcome.notes.extend(f"Budget downgrade: {d}" for d in self.ledger.downgrade_summary(meeting_id=meeting_id))
+        outcome.notes.extend(self.ledger.downgrade_summary(meeting_id=meeting_id))
         cost, saved = self.ledger.cost_by_agent(meeting_id), self.ledger.cost_by_agent(meeting_id, saved=True)
         rec = reports.meeting_record(outcome, now.strftime("%Y-%m-%dT%H:%M:%S"), cost, fallbacks(self.agents), saved)
         rec = self.record("meeting_completed", rec).data  # reports are rendered from the journaled dict

@@ -219,8 +219,11 @@ def format_status(s: dict[str, Any]) -> str:
             f"   prompt cache: {c.get('cached_tokens', 0)} input tokens read from it, "
             f"saving ${c.get('saved_usd', 0.0):.6f}"
         )
-        if c.get("downgrades"):
-            out.append(f"   budget downgrades: {len(c['downgrades'])}")
+        failovers = [d for d in c.get("downgrades") or () if d.get("budget") == "failover"]
+        if len(c.get("downgrades") or ()) > len(failovers):
+            out.append(f"   budget downgrades: {len(c['downgrades']) - len(failovers)}")
+        if failovers:
+            out.append(f"   failovers: {len(failovers)} (last: {failovers[-1]['agent']}: {failovers[-1]['reason']})")
     for x in s["sessions"]:
         resumes = x["resumes"]
         out.append(

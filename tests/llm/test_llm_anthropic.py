@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from llm_servers import LLMServer, Reply, Sleeps, anthropic_message, error, make_request, metrics_tool  # noqa: E402
+from llm_servers import LLMServer, Reply, anthropic_message, error, make_request, metrics_tool  # noqa: E402
 
 from cvagents.llm.anthropic_provider import AnthropicProvider  # noqa: E402
 from cvagents.llm.base import Message, ProviderError, ToolCall  # noqa: E402
-from cvagents.llm.retry import RetryPolicy  # noqa: E402
 
 KEY = "sk-ant-test-0123456789abcdef"
 
@@ -24,10 +23,9 @@ def server():
         yield srv
 
 
-def provider(srv, *, max_retries=2, timeout_s=5.0, sleeps=None, max_tokens=None, model="claude-test-model"):
-    policy = RetryPolicy(max_retries=max_retries, sleep=sleeps if sleeps is not None else Sleeps(), rng=lambda: 0.5)
+def provider(srv, *, max_retries=2, timeout_s=5.0, max_tokens=None, model="claude-test-model"):
     return AnthropicProvider(
-        model, api_key=KEY, base_url=srv.base_url, timeout_s=timeout_s, max_tokens=max_tokens, retry_policy=policy
+        model, api_key=KEY, base_url=srv.base_url, timeout_s=timeout_s, max_tokens=max_tokens, max_retries=max_retries
     )
 
 
@@ -122,27 +120,26 @@ def test_max_tokens_stop_reason(server):
     assert provider(server).complete(make_request()).stop_reason == "max_tokens"
 
 
-def test_429_with_retry_after_then_success(server):
-    sleeps = Sleeps()
+def test_429_then_success_is_retried_by_the_sdk(server):
     server.push(
-        error("anthropic", 429, "slow down", headers={"Retry-After": "3"}), Reply(body=anthropic_message("fine now"))
+        error("anthropic", 429, "slow down", headers={"retry-after-ms": "10"}),
+        Reply(body=anthropic_message("fine now")),
     )
-    res = provider(server, sleeps=sleeps).complete(make_request())
+    res = provider(server).complete(make_request())
     assert res.text == "fine now"
-    assert sleeps == [3.0]
-    assert len(server.requests) == 2
+    assert [r.header("x-stainless-retry-count") for r in server.requests] == ["0", "1"]
 
 
 def test_repeated_500_gives_clear_error(server):
-    sleeps = Sleeps()
-    server.push(*[error("anthropic", 500, "internal trouble") for _ in range(3)])
+    server.push(
+        *[error("anthropic", 500, f"internal trouble {KEY}", headers={"retry-after-ms": "1"}) for _ in range(3)]
+    )
     with pytest.raises(ProviderError) as ei:
-        provider(server, max_retries=2, sleeps=sleeps).complete(make_request())
+        provider(server, max_retries=2).complete(make_request())
     msg = str(ei.value)
     assert "anthropic" in msg and "claude-test-model" in msg and "HTTP 500" in msg and "3 attempts" in msg
     assert ei.value.attempts == 3 and ei.value.status == 500
     assert len(server.requests) == 3
-    assert sleeps == [0.25, 0.5]  # full jitter (rng=0.5) of 0.5s * 2**n
     assert KEY not in msg
 
 
@@ -172,7 +169,7 @@ def test_timeout_fails_quickly(server):
 def test_base_url_from_environment(server, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
     server.push(Reply(body=anthropic_message("via env")))
-    p = AnthropicProvider("claude-test-model", api_key=KEY, timeout_s=5, retry_policy=RetryPolicy(max_retries=0))
+    p = AnthropicProvider("claude-test-model", api_key=KEY, timeout_s=5, max_retries=0)
     assert p.complete(make_request()).text == "via env"
 
 

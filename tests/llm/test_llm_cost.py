@@ -217,7 +217,7 @@ def test_tiny_budget_drops_to_fallback_then_offline():
         ("critic", "gpt-small", "offline-rules-v1", PER_MEETING),
     }
     summary = ledger.downgrade_summary(meeting_id="m-0001")
-    assert any(line.startswith("critic: gpt-big -> gpt-small (per_meeting_usd") for line in summary)
+    assert any(line.startswith("Budget downgrade: critic: gpt-big -> gpt-small (per_meeting_usd") for line in summary)
     assert any("gpt-small -> offline-rules-v1" in line for line in summary)
 
 

@@ -134,7 +134,8 @@ def test_call_settings_from_agent_then_defaults():
     defaults = CallDefaults(timeout_s=33, max_retries=5, max_tokens=900)
     p = build_provider("a", cfg(timeout_s=7, max_tokens=123), defaults, keys=KEYS, offline_provider=fake_offline())
     first = p.chain[0]
-    assert (first.timeout_s, first.retry_policy.max_retries, first.max_tokens_cap) == (7, 5, 123)
+    assert (first.timeout_s, first.max_retries, first.max_tokens_cap) == (7, 5, 123)
+    assert first._client.max_retries == 5  # the SDK retries
     assert p.chain[1].timeout_s == 7 and p.chain[1].max_tokens_cap == 123
 
 

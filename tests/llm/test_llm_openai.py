@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from llm_servers import LLMServer, Reply, Sleeps, error, make_request, metrics_tool, openai_completion  # noqa: E402
+from llm_servers import LLMServer, Reply, error, make_request, metrics_tool, openai_completion  # noqa: E402
 
 from cvagents.llm.base import Message, ProviderError, ToolCall  # noqa: E402
 from cvagents.llm.openai_provider import PLACEHOLDER_KEY, OpenAIProvider  # noqa: E402
-from cvagents.llm.retry import RetryPolicy  # noqa: E402
 
 KEY = "sk-test-openai-0123456789abcdef"
 
@@ -24,10 +23,14 @@ def server():
         yield srv
 
 
-def provider(srv, *, max_retries=2, timeout_s=5.0, sleeps=None, max_tokens=None, api_key=KEY, model="gpt-test-model"):
-    policy = RetryPolicy(max_retries=max_retries, sleep=sleeps if sleeps is not None else Sleeps(), rng=lambda: 0.5)
+def provider(srv, *, max_retries=2, timeout_s=5.0, max_tokens=None, api_key=KEY, model="gpt-test-model"):
     return OpenAIProvider(
-        model, api_key=api_key, base_url=srv.base_url, timeout_s=timeout_s, max_tokens=max_tokens, retry_policy=policy
+        model,
+        api_key=api_key,
+        base_url=srv.base_url,
+        timeout_s=timeout_s,
+        max_tokens=max_tokens,
+        max_retries=max_retries,
     )
 
 
@@ -155,24 +158,24 @@ def test_no_key_and_no_base_url_is_refused():
         OpenAIProvider("gpt-test", api_key=None)
 
 
-def test_429_with_retry_after_then_success(server):
-    sleeps = Sleeps()
+def test_429_then_success_is_retried_by_the_sdk(server):
     server.push(
-        error("openai", 429, "rate limited", headers={"Retry-After": "2"}), Reply(body=openai_completion("fine now"))
+        error("openai", 429, "rate limited", headers={"retry-after-ms": "10"}),
+        Reply(body=openai_completion("fine now")),
     )
-    assert provider(server, sleeps=sleeps).complete(make_request()).text == "fine now"
-    assert sleeps == [2.0]
-    assert len(server.requests) == 2
+    assert provider(server).complete(make_request()).text == "fine now"
+    assert [r.header("x-stainless-retry-count") for r in server.requests] == ["0", "1"]
 
 
 def test_repeated_500_gives_clear_error(server):
-    sleeps = Sleeps()
-    server.push(*[error("openai", 500, "internal trouble") for _ in range(4)])
+    server.push(*[error("openai", 500, f"internal trouble {KEY}", headers={"retry-after-ms": "1"}) for _ in range(4)])
     with pytest.raises(ProviderError) as ei:
-        provider(server, max_retries=3, sleeps=sleeps).complete(make_request())
+        provider(server, max_retries=3).complete(make_request())
     msg = str(ei.value)
     assert "openai" in msg and "gpt-test-model" in msg and "HTTP 500" in msg and "4 attempts" in msg
-    assert len(server.requests) == 4 and len(sleeps) == 3
+    assert ei.value.attempts == 4 and ei.value.retryable
+    assert KEY not in msg
+    assert len(server.requests) == 4
 
 
 def test_404_fails_at_once(server):
@@ -199,24 +202,18 @@ def test_connection_refused_is_retried_then_reported():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    sleeps = Sleeps()
     p = OpenAIProvider(
-        "gpt-test-model",
-        api_key=KEY,
-        base_url=f"http://127.0.0.1:{port}/v1",
-        timeout_s=2,
-        retry_policy=RetryPolicy(max_retries=2, sleep=sleeps),
+        "gpt-test-model", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2, max_retries=1
     )
     with pytest.raises(ProviderError) as ei:
         p.complete(make_request())
-    assert "connection failed" in str(ei.value) and "3 attempts" in str(ei.value)
-    assert len(sleeps) == 2
+    assert "connection failed" in str(ei.value) and "2 attempts" in str(ei.value)
 
 
 def test_base_url_from_environment(server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     server.push(Reply(body=openai_completion("via env")))
-    p = OpenAIProvider("gpt-test-model", api_key=KEY, timeout_s=5, retry_policy=RetryPolicy(max_retries=0))
+    p = OpenAIProvider("gpt-test-model", api_key=KEY, timeout_s=5, max_retries=0)
     assert p.complete(make_request()).text == "via env"
 
 

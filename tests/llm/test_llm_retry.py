@@ -105,19 +105,24 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
     assert all(0.0 <= d <= 2.0 for d in delays) and max(delays) - min(delays) > 1.0
 
 
-def test_retry_after_replaces_backoff_and_is_capped():
+def test_retry_after_replaces_backoff_and_a_long_one_gives_up_at_once():
     sleeps = Sleeps()
-    fn, _ = scripted(
-        Failure("http", status=429, retry_after_s=2.5), Failure("http", status=503, retry_after_s=9999), "ok"
+    fn, calls = scripted(
+        Failure("http", status=429, retry_after_s=2.5), Failure("http", status=503, retry_after_s=300), "ok"
     )
-    call_with_retry(
-        fn,
-        classify=classify,
-        policy=RetryPolicy(max_retries=3, sleep=sleeps, max_retry_after_s=30),
-        provider="p",
-        model="m",
-    )
-    assert sleeps == [2.5, 30]
+    with pytest.raises(ProviderCallError) as ei:
+        call_with_retry(
+            fn,
+            classify=classify,
+            policy=RetryPolicy(max_retries=3, sleep=sleeps, max_retry_after_s=30),
+            provider="p",
+            model="m",
+        )
+    assert sleeps == [2.5]  # 300 s is not waited out: the caller fails over instead
+    assert calls["n"] == 2
+    err = ei.value
+    assert err.retryable and err.retry_after_s == 300 and err.attempts == 2
+    assert "the server asked to wait 300s" in str(err)
 
 
 def test_gives_up_after_max_retries_with_clear_message():

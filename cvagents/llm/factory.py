@@ -35,9 +35,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
+from cvagents.config.prices import price_for
 from cvagents.llm import spans
 from cvagents.llm.base import LLMRequest, LLMResult, Provider, ProviderConfigError, ProviderError, SDKProvider
-from cvagents.llm.cost import FAILOVER, CostLedger, Downgrade, Reservation, estimate_call_usd, price_for
+from cvagents.llm.call_cost import estimate_call_usd
+from cvagents.llm.cost import FAILOVER, CostLedger, Downgrade, Reservation
 from cvagents.llm.retry import ProviderCallError, RetryPolicy
 from cvagents.secrets import PROVIDER_KEY_NAMES, KeyStore, register_secret
 

@@ -14,7 +14,8 @@ from llm_servers import LLMServer, Reply, Sleeps, error, fake_offline, make_requ
 
 from cvagents.config import AgentConfig, Budgets, CallDefaults, Price  # noqa: E402
 from cvagents.llm.base import Message, ProviderError, Usage  # noqa: E402
-from cvagents.llm.cost import PER_DAY, PER_MEETING, CallCost, CostLedger, Reservation, call_cost_usd, estimate_call_usd
+from cvagents.llm.call_cost import CallCost, call_cost_usd, estimate_call_usd
+from cvagents.llm.cost import PER_DAY, PER_MEETING, CostLedger, Reservation
 from cvagents.llm.factory import build_provider  # noqa: E402
 
 PRICING = {

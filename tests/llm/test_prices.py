@@ -9,7 +9,8 @@ import yaml
 from cvagents.config import ConfigError, Price, load_meeting_config
 from cvagents.config.prices import list_price, price_for
 from cvagents.llm.base import Usage
-from cvagents.llm.cost import CostLedger, call_cost_usd
+from cvagents.llm.call_cost import call_cost_usd
+from cvagents.llm.cost import CostLedger
 
 SONNET = "claude-sonnet-4-20250514"
 

@@ -38,7 +38,7 @@ def _provider() -> ScriptedProvider:
             "owner": o,
             "priority": "high",
             "estimated_duration": "5min",
-            "success_criteria": "the tool reports success",
+            "success_criteria": "the tool reports the stage and its gate verdict",
         }
         for a, o in PLAN
     ]

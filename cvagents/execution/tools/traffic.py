@@ -48,6 +48,7 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     existing = read_json(ws.evaluations_dir / f"{rec_id}.json")
     if existing:
         return {**existing, "already_done": True}
+    engine = _engine(ctx)
     ok, why = deployment.verify(stage_dir)
     if not ok:
         raise ToolFailed(
@@ -61,7 +62,6 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
         raise ToolFailed(str(e)) from None
     artifact = deployment.live_artifact(stage_dir)
     assert artifact is not None  # live was checked above
-    engine = _engine(ctx)
     candidate = ModelRef.of(lifecycle.adapter_for(ws, cfg, live["sha256"]), artifact, ws.validation_dir)
     production, prod_info = _production(ctx, args.stage)
     n = max(1, round(minutes * rc.replay.requests_per_minute))

@@ -120,11 +120,16 @@ def test_a_worker_that_dies_mid_shard_has_its_shard_retried(local_ray, tmp_path,
     assert np.array_equal(per_query[0]["ndcg"], per_query[1]["ndcg"])
 
 
-def test_a_crash_during_a_ray_evaluation_resumes_without_evaluating_twice(local_ray, seeded_workspace, monkeypatch):
+def test_a_crash_during_a_ray_evaluation_resumes_without_evaluating_twice(local_ray, tmp_path, monkeypatch):
     cfg = CoordinationConfig.model_validate(
-        {"compute": {"engine": "ray", "shard_size": 100, "workers": 2}, "evaluation": {"bootstrap_samples": 100}}
+        {
+            "compute": {"engine": "ray", "shard_size": SHARD, "workers": 2},
+            "evaluation": {"bootstrap_samples": 100},
+            "serving": {"adapter": SPEC},
+        }
     )
-    ctx = make_ctx(seeded_workspace, cfg, model_bytes=None)
+    ctx = make_ctx(tmp_path / "ws", cfg, model_bytes=write_toy(tmp_path / "toy.json").read_bytes())
+    write_collection(ctx.workspace.validation_dir, queries=30)
     runs: list[int] = []
     real_run, real_get = RayEngine.run, RayEngine._get
 

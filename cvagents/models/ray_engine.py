@@ -97,7 +97,8 @@ class RayEngine:
             max_restarts=RETRIES,
             max_task_retries=RETRIES,
         )
-        actors: list[Any] = [actor.remote(dict(models), job) for _ in range(self.workers(len(bounds)))]
+        job_ref = ray.put(job)  # held until the end: a restarted worker reads the job from it again
+        actors: list[Any] = [actor.remote(dict(models), job_ref) for _ in range(self.workers(len(bounds)))]
         try:
             report = self._get(actors[0].report.remote(), "loading the models")
             check_required(job, report)

@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -95,3 +96,18 @@ def span_exporter():
     yield exporter
     tracing.reset()
     provider.shutdown()
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A real local Ray (2 CPUs, no dashboard) for the Ray engine's tests, shut down at the end
+    of the session. Its processes import tests/ (the toy adapters) and leave out a package whose
+    slow import outlasts Ray's agent start-up limit (see tests/ray_imports)."""
+    ray = pytest.importorskip("ray", reason="the Ray engine's tests need the ray extra: pip install cvagents[ray]")
+    here = Path(__file__).resolve().parent
+    path = os.pathsep.join(p for p in (str(here / "ray_imports"), str(here), os.environ.get("PYTHONPATH", "")) if p)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", path)  # the raylet, its agents and its workers inherit it
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

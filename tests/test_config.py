@@ -108,7 +108,7 @@ def test_a_typo_names_the_near_key_and_lists_the_allowed_ones(config_copy):
         ),
         (
             lambda d: d.__setitem__("zzz", 1),
-            "zzz: unknown key (allowed: schedule, rollout, evaluation, serving, mirror, journal, workspace, tools)",
+            "zzz: unknown key (allowed: schedule, rollout, evaluation, serving, compute, mirror, journal, workspace, tools)",
         ),
     ],
     ids=["in-a-mapping-of-stages", "a-prefix", "nothing-near"],

@@ -261,6 +261,36 @@ class Serving(Strict):
         raise ValueError('expected "package.module:factory"')
 
 
+class Compute(Strict):
+    """Where evaluation and traffic replay run: in this process, or sharded over Ray actors
+    (``cvagents.models.compute``; the ``ray`` extra). With ``local`` Ray is never imported."""
+
+    engine: Literal["local", "ray"] = Field(default="local", description="local (this process) or ray")
+    address: str = Field(
+        default="",
+        description='the Ray cluster: "auto" (one this machine belongs to), "ray://host:port" (Ray Client), or empty: a local Ray started on demand with this machine\'s CPUs',
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Ray actors, each loading the model once (null: as many as the cluster's CPUs allow)",
+    )
+    num_cpus: float = Field(default=1.0, gt=0, description="CPUs each worker asks for")
+    num_gpus: float = Field(default=0.0, ge=0, description="GPUs each worker asks for (a GPU model asks for one)")
+    shard_size: int = Field(
+        default=250,
+        ge=1,
+        description="queries (or replayed requests) per shard; the shards depend on this alone, so both engines batch alike",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v in ("", "auto") or re.fullmatch(r"ray://[^\s/:]+:\d+", v):
+            return v
+        raise ValueError('expected "auto", "ray://host:port" or empty (a local Ray)')
+
+
 class Mirror(Strict):
     interval_seconds: float = Field(default=10.0, gt=0)
     target: str | None = None
@@ -338,6 +368,7 @@ class CoordinationConfig(Strict):
     rollout: Rollout = Rollout()
     evaluation: Evaluation = Evaluation()
     serving: Serving = Serving()
+    compute: Compute = Compute()
     mirror: Mirror = Mirror()
     journal: JournalSettings = JournalSettings()
     workspace: WorkspaceLayout = WorkspaceLayout()

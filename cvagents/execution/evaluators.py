@@ -6,6 +6,7 @@ The evaluator is configured in ``evaluation.evaluator``:
   own, else ``serving.adapter``): NDCG@10 with a bootstrap 95 % CI, recall@10, MRR, per-query
   latency P50/P95/P99 after a warm-up; and, when another version serves production (the
   champion), the paired comparison with it (``ndcg_delta`` with its CI, ``latency_p95_ratio``);
+  run on the ``compute`` engine (this process, or sharded over Ray actors);
 - ``"package.module:function"`` — a user's function, imported from the environment and called
   as ``function(model_path: str, validation_set: str) -> dict`` of metrics;
 - ``research/evaluate_model.py`` (any ``.py`` under ``tools.script_folders``) — a script run
@@ -32,6 +33,7 @@ from cvagents.errors import CVAgentsError
 from cvagents.metric_sources import evaluation_metrics
 from cvagents.models.adapter import AdapterError
 from cvagents.models.collection import CollectionError
+from cvagents.models.compute import ComputeError, engine_for
 from cvagents.rollout import lifecycle
 
 
@@ -51,14 +53,20 @@ def evaluate(cfg, ws, model_path: Path, validation_dir: Path, sha: str | None = 
         from cvagents.models.evaluate import evaluate_model
 
         try:
+            engine = engine_for(cfg.compute)
+            engine.connect()  # an unreachable cluster fails the step before it starts
+        except ComputeError as e:
+            raise EvaluatorError(str(e)) from None
+        try:
             metrics = evaluate_model(
                 model_path,
                 validation_dir,
                 adapter=lifecycle.adapter_for(ws, cfg, sha),
                 champion=champion,
                 bootstrap_samples=cfg.evaluation.bootstrap_samples,
+                engine=engine,
             )
-        except (AdapterError, CollectionError) as e:
+        except (AdapterError, CollectionError, ComputeError) as e:
             raise EvaluatorError(str(e)) from None
     elif spec.endswith(".py"):
         metrics = _run_script(cfg, ws, spec, model_path, validation_dir)

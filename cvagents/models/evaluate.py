@@ -1,7 +1,7 @@
 """The validation-set evaluation behind the rollout gates, of any model through its adapter, and
 — once a version serves production — of a candidate against that champion.
 
-Quality comes from one batched query of all the queries (NDCG@10 with a bootstrap CI, capped
+Quality comes from one batched query per shard of queries (NDCG@10 with a bootstrap CI, capped
 recall@10, MRR@10: ``cvagents.models.ranking``); latency from one text per call after a warm-up.
 With a champion both answer the same queries, latency is measured interleaved (candidate and
 champion alternate, and which goes first alternates too, so machine load hits both alike), and
@@ -10,11 +10,16 @@ the ratio of the latency P95s. For the ratio the queries are timed in ``COMPARIS
 passes and each query counts its fastest: a sub-millisecond model's single-shot P95 is set by
 the machine's hiccups (the same model against itself gave ratios from 0.54 to 1.20 on a busy
 2-core box; 0.98 to 1.02 this way), while the gate is about the models.
+
+The per-query work runs shard by shard on a compute engine (``cvagents.models.compute``: this
+process, or Ray actors); whichever ran them, the shards' answers are merged here the same way,
+so the metrics, CIs and gates do not depend on the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +28,8 @@ import numpy as np
 from cvagents.clock import stopwatch
 from cvagents.durability.hashing import sha256_file
 from cvagents.models import collection, ranking
-from cvagents.models.adapter import (
-    DEFAULT_ADAPTER,
-    AdapterError,
-    ModelAdapter,
-    answer_problem,
-    close_adapter,
-    open_adapter,
-)
-from cvagents.models.progress import progress
+from cvagents.models.adapter import DEFAULT_ADAPTER, AdapterError, ModelAdapter, answer_problem
+from cvagents.models.compute import Engine, Loaded, LocalEngine, ModelRef
 
 
 def _rounded(x: float) -> float:
@@ -53,19 +51,62 @@ def _ranked(adapter: ModelAdapter, spec: str, texts: Sequence[str], k: int) -> l
 #: timed passes over the queries when a champion is compared with: each query's fastest pass
 #: gives the latency ratio, which then compares the models rather than the machine's hiccups
 COMPARISON_PASSES = 3
+ROLES = ("candidate", "champion")
+
+
+class ChampionFailed(AdapterError):
+    """The champion failed to answer: the candidate is evaluated alone, without a comparison."""
+
+
+@dataclass
+class EvalJob:
+    """The per-query work, shard by shard (``cvagents.models.compute``): each shard's ranked
+    answers from one batched query per model, then its per-query latencies, one text per call;
+    with a champion the calls alternate per query (by the query's index in the whole set, so the
+    order does not depend on the shards), and so does which model goes first, over ``passes``."""
+
+    texts: list[str]
+    k: int
+    warmup: int
+    passes: int
+    required: tuple[str, ...] = ("candidate",)
+
+    def _ranked(self, loaded: Loaded, role: str, texts: Sequence[str]) -> list[list[str]]:
+        try:
+            return _ranked(loaded.adapters[role], loaded.specs[role], texts, self.k)
+        except AdapterError as e:
+            if role == "champion":
+                raise ChampionFailed(str(e)) from None
+            raise
+
+    def warm(self, loaded: Loaded) -> None:
+        for role in (r for r in ROLES if r in loaded.adapters):
+            for text in self.texts[: self.warmup]:
+                self._ranked(loaded, role, [text])
+
+    def __call__(self, loaded: Loaded, shard: tuple[int, int]) -> dict[str, Any]:
+        lo, hi = shard
+        roles = [r for r in ROLES if r in loaded.adapters]
+        ranked = {r: self._ranked(loaded, r, self.texts[lo:hi]) for r in roles}
+        passes: dict[str, list[list[float]]] = {r: [] for r in roles}
+        for _ in range(self.passes if len(roles) > 1 else 1):
+            for r in roles:
+                passes[r].append([])
+            for i in range(lo, hi):
+                for r in roles if i % 2 == 0 else roles[::-1]:
+                    lap = stopwatch()
+                    self._ranked(loaded, r, [self.texts[i]])
+                    passes[r][-1].append(lap.elapsed())
+        return {"ranked": ranked, "passes": passes}
 
 
 class _Timed:
-    """One model under evaluation: its adapter, and its per-query latencies, one list per pass."""
+    """One model's merged answers: ranked ids and per-query latencies, one list per pass."""
 
-    def __init__(self, adapter: ModelAdapter, spec: str):
-        self.adapter, self.spec = adapter, spec
-        self.passes: list[list[float]] = []
-
-    def time_one(self, text: str, k: int) -> None:
-        lap = stopwatch()
-        _ranked(self.adapter, self.spec, [text], k)
-        self.passes[-1].append(lap.elapsed())
+    def __init__(self, role: str, results: list[dict[str, Any]]):
+        self.ranked = [row for r in results for row in r["ranked"][role]]
+        n_passes = len(results[0]["passes"][role]) if results else 0
+        self.passes = [[x for r in results for x in r["passes"][role][p]] for p in range(n_passes)]
 
     @property
     def latencies_s(self) -> list[float]:
@@ -80,22 +121,6 @@ class _Timed:
         return float(np.percentile(np.min(np.asarray(self.passes), axis=0) * 1e3, 95))
 
 
-def _measure_latency(models: list[_Timed], texts: Sequence[str], k: int, warmup: int, passes: int = 1) -> None:
-    """Per-query latency, one text per call, after ``warmup`` untimed calls per model; with
-    several models the calls alternate per query, and so does which model goes first."""
-    for m in models:
-        m.passes = []
-        for text in texts[:warmup]:
-            _ranked(m.adapter, m.spec, [text], k)
-    for n in range(passes):
-        for m in models:
-            m.passes.append([])
-        desc = "evaluation: latency" + (f" (pass {n + 1}/{passes})" if passes > 1 else "")
-        for i, text in enumerate(progress(texts, desc, unit="query")):
-            for m in models if i % 2 == 0 else models[::-1]:
-                m.time_one(text, k)
-
-
 def evaluate_model(
     model_path: str | Path,
     validation_dir: str | Path,
@@ -106,47 +131,50 @@ def evaluate_model(
     bootstrap_samples: int = 1000,
     warmup: int = 10,
     seed: int = 0,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Quality and latency of a model on the validation set, as a JSON-ready dict.
 
-    ``adapter`` names the factory that loads ``model_path`` (``package.module:factory``);
-    ``champion`` — ``{"artifact", "adapter", "sha256", "version", "name"}``, as
-    ``lifecycle.champion_for`` gives it — adds the paired comparison (``ndcg_delta``,
-    ``ndcg_delta_ci95`` [low, high] and its bounds, ``latency_p95_ratio`` of the steady P95s)
-    and a ``champion`` summary (its NDCG@10 and single-shot latency P95); without one ``champion`` is None. A champion that fails to load or to answer leaves
-    ``champion.error`` and no comparison (its gates stay inconclusive). ``latencies_ms`` lists
-    every per-query latency (for SLO compliance). Raises ``AdapterError`` (the candidate's
-    adapter failed) or ``CollectionError`` (the validation set is malformed).
+        ``adapter`` names the factory that loads ``model_path`` (``package.module:factory``);
+        ``champion`` — ``{"artifact", "adapter", "sha256", "version", "name"}``, as
+        ``lifecycle.champion_for`` gives it — adds the paired comparison (``ndcg_delta``,
+        ``ndcg_delta_ci95`` [low, high] and its bounds, ``latency_p95_ratio`` of the steady P95s)
+        and a ``champion`` summary (its NDCG@10 and single-shot latency P95); without one ``champion`` is None. A champion that fails to load or to answer leaves
+        ``champion.error`` and no comparison (its gates stay inconclusive). ``latencies_ms`` lists
+        every per-query latency (for SLO compliance). ``engine`` runs the per-query work (default: this
+    process; ``cvagents.models.compute``): every engine gives the same per-query answers, merged here
+    one way. Raises ``AdapterError`` (the candidate's
+        adapter failed) or ``CollectionError`` (the validation set is malformed).
     """
     total = stopwatch()
     model_path = Path(model_path)
     if not model_path.exists():
         raise FileNotFoundError(f"model file not found: {model_path}")
+    engine = engine or LocalEngine()
     coll = collection.load(validation_dir)
     texts = coll.texts
     judgments = [coll.qrels.get(qid, {}) for qid in coll.ids]
-    opened: list[ModelAdapter] = []
+    models = {"candidate": ModelRef.of(adapter, model_path, validation_dir)}
+    if champion is not None:
+        spec = champion.get("adapter") or DEFAULT_ADAPTER
+        models["champion"] = ModelRef.of(spec, champion["artifact"], validation_dir)
+    job = EvalJob(texts, k, warmup, COMPARISON_PASSES)
+    champ_error = None
     try:
-        cand = _Timed(open_adapter(adapter, model_path, validation_dir), adapter)
-        opened.append(cand.adapter)
-        scores = ranking.per_query(_ranked(cand.adapter, adapter, texts, k), judgments, k)
-        champ, champ_scores, champ_error = None, None, None
-        if champion is not None:
-            spec = champion.get("adapter") or DEFAULT_ADAPTER
-            try:
-                champ = _Timed(open_adapter(spec, champion["artifact"], validation_dir), spec)
-                opened.append(champ.adapter)
-                champ_scores = ranking.per_query(_ranked(champ.adapter, spec, texts, k), judgments, k)
-                _measure_latency([cand, champ], texts, k, warmup, COMPARISON_PASSES)
-            except AdapterError as e:
-                champ_error = f"champion {champion.get('version') or champion.get('name')}: {e}"
-                champ, champ_scores, cand.passes = None, None, []
-        if not cand.latencies_s:
-            _measure_latency([cand], texts, k, warmup)
-        info = getattr(cand.adapter, "info", None)
-    finally:
-        for a in opened:
-            close_adapter(a)
+        out = engine.run(models, job, len(texts), "evaluation: shards")
+    except ChampionFailed as e:
+        champ_error = str(e)
+        out = engine.run({"candidate": models["candidate"]}, job, len(texts), "evaluation: shards")
+    champ_error = out.loaded.errors.get("champion", champ_error)
+    if champion is not None and champ_error:
+        champ_error = f"champion {champion.get('version') or champion.get('name')}: {champ_error}"
+    cand = _Timed("candidate", out.results)
+    scores = ranking.per_query(cand.ranked, judgments, k)
+    champ, champ_scores = None, None
+    if champion is not None and not champ_error:
+        champ = _Timed("champion", out.results)
+        champ_scores = ranking.per_query(champ.ranked, judgments, k)
+    info = out.loaded.info.get("candidate")
 
     ndcg = scores["ndcg"]
     ci = ranking.bootstrap_ci(ndcg, n=bootstrap_samples, seed=seed) if bootstrap_samples > 0 else (ndcg.mean(),) * 2

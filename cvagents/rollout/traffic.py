@@ -33,7 +33,7 @@ from typing import Any
 
 from cvagents.clock import stopwatch
 from cvagents.models.adapter import ModelAdapter, answer_problem
-from cvagents.models.progress import progress
+from cvagents.models.compute import DEFAULT_SHARD_SIZE, Engine, Loaded, ModelRef, run_loaded
 
 Server = ModelAdapter
 
@@ -91,6 +91,52 @@ def _serve(server: Server, text: str, k: int) -> _Answer:
     return _Answer(ms, None, list(res[0]))
 
 
+@dataclass
+class ReplayJob:
+    """The per-request work, shard by shard (``cvagents.models.compute``): each request served
+    by production (when routed there, or in shadow) and then by the candidate (when routed to
+    it), as ``(production answer, candidate answer)``, None where a model did not serve it."""
+
+    stream: list[str]
+    to_candidate: list[bool]
+    weight: float
+    k: int
+    warmup_texts: list[str]
+    required: tuple[str, ...] = ()
+
+    @property
+    def shadow(self) -> bool:
+        return self.weight <= 0
+
+    def warm(self, loaded: Loaded) -> None:
+        for server in (loaded.adapters.get("candidate"), loaded.adapters.get("production")):
+            for text in self.warmup_texts:
+                if server is not None:
+                    try:
+                        server.query([text], self.k)
+                    except Exception:  # noqa: BLE001 - counted when timed, not here
+                        pass
+
+    def __call__(self, loaded: Loaded, shard: tuple[int, int]) -> list[tuple[_Answer | None, _Answer | None]]:
+        cand, prod = loaded.adapters.get("candidate"), loaded.adapters.get("production")
+        out: list[tuple[_Answer | None, _Answer | None]] = []
+        for i in range(*shard):
+            text = self.stream[i]
+            p = _serve(prod, text, self.k) if prod is not None and (self.shadow or not self.to_candidate[i]) else None
+            c = _serve(cand, text, self.k) if cand is not None and self.to_candidate[i] else None
+            out.append((p, c))
+        return out
+
+
+def _job(texts: list[str], weight: float, requests: int, k: int, seed: int, warmup: int) -> ReplayJob:
+    to_candidate = [True] * requests if weight <= 0 else route(requests, weight, seed)
+    return ReplayJob(request_stream(texts, requests, seed), to_candidate, weight, k, texts[:warmup])
+
+
+def _desc(weight: float) -> str:
+    return "traffic replay: " + ("shadow (mirrored)" if weight <= 0 else f"{weight:.0%} to the candidate")
+
+
 def replay(
     candidate: Server | None,
     production: Server | None,
@@ -105,19 +151,59 @@ def replay(
     seed: int = 0,
     warmup: int = 10,
     candidate_error: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> dict[str, Any]:
-    """Replay ``requests`` requests; ``candidate`` None means it failed to load
-    (``candidate_error`` says why). Returns the summary and the per-request log."""
-    shadow = weight <= 0
-    stream = request_stream(texts, requests, seed)
-    to_candidate = [True] * requests if shadow else route(requests, weight, seed)
-    for server in (candidate, production):
-        for text in texts[:warmup]:
-            if server is not None:
-                try:
-                    server.query([text], k)
-                except Exception:  # noqa: BLE001 - counted when timed, not here
-                    pass
+    """Replay ``requests`` requests through servers open in this process; ``candidate`` None
+    means it failed to load (``candidate_error`` says why). Returns the summary and the
+    per-request log."""
+    job = _job(texts, weight, requests, k, seed, warmup)
+    adapters = {r: s for r, s in (("candidate", candidate), ("production", production)) if s is not None}
+    answers = [a for r in run_loaded(Loaded(adapters), job, requests, shard_size, _desc(weight)) for a in r]
+    crash = (candidate_error or "failed to load") if candidate is None else None
+    return summarise(job, answers, production is not None, crash, slo_ms, p0_error_rate, p0_on_crash, k)
+
+
+def replay_models(
+    engine: Engine,
+    candidate: ModelRef,
+    production: ModelRef | None,
+    texts: list[str],
+    *,
+    weight: float,
+    requests: int,
+    slo_ms: float,
+    p0_error_rate: float,
+    p0_on_crash: bool = True,
+    k: int = 10,
+    seed: int = 0,
+    warmup: int = 10,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``replay`` with the models opened by ``engine``'s workers (``cvagents.models.compute``):
+    the same summary, and the load errors by role (a candidate that cannot load is a crash)."""
+    job = _job(texts, weight, requests, k, seed, warmup)
+    models = {"candidate": candidate, **({"production": production} if production else {})}
+    out = engine.run(models, job, requests, _desc(weight))
+    errors = out.loaded.errors
+    has_production = production is not None and "production" not in errors
+    answers = [a for r in out.results for a in r]
+    res = summarise(job, answers, has_production, errors.get("candidate"), slo_ms, p0_error_rate, p0_on_crash, k)
+    return res, errors
+
+
+def summarise(
+    job: ReplayJob,
+    answers: list[tuple[_Answer | None, _Answer | None]],
+    has_production: bool,
+    crash: str | None,
+    slo_ms: float,
+    p0_error_rate: float,
+    p0_on_crash: bool,
+    k: int,
+) -> dict[str, Any]:
+    """The replay's summary and per-request log, from every request's answers in order (a
+    candidate answer of None where it was routed to but did not load: ``crash`` says why)."""
+    shadow, to_candidate, requests, weight = job.shadow, job.to_candidate, len(job.stream), job.weight
+    crashed = crash is not None
     route_log: list[str] = []  # per request: c = candidate served, p = production, u = unserved, m = mirrored (shadow)
     c_lat: list[float | None] = []
     p_lat: list[float | None] = []
@@ -126,25 +212,19 @@ def replay(
     within = errors = 0
     overlap_sum, overlap_n = 0.0, 0
     ok_latencies: list[float] = []
-    desc = "traffic replay: " + ("shadow (mirrored)" if shadow else f"{weight:.0%} to the candidate")
-    for i, text in enumerate(progress(stream, desc, total=requests, unit="req")):
-        p_ans = None
-        if production is not None and (shadow or not to_candidate[i]):
-            p_ans = _serve(production, text, k)
+    for i, (p_ans, c_ans) in enumerate(answers):
+        if p_ans is not None:
             p_lat.append(round(p_ans.latency_ms, 4))
             if p_ans.error:
                 p_err.append([i, p_ans.error])
         else:
             p_lat.append(None)
         if not to_candidate[i]:
-            route_log.append("p" if production is not None else "u")
+            route_log.append("p" if has_production else "u")
             c_lat.append(None)
             continue
         route_log.append("m" if shadow else "c")
-        if candidate is None:
-            ans = _Answer(0.0, f"candidate not serving: {candidate_error or 'failed to load'}", None)
-        else:
-            ans = _serve(candidate, text, k)
+        ans = c_ans or _Answer(0.0, f"candidate not serving: {crash}", None)
         c_lat.append(round(ans.latency_ms, 4))
         if ans.error:
             errors += 1
@@ -159,9 +239,8 @@ def replay(
     n_c = sum(1 for r in route_log if r in "cm")
     ok_latencies.sort()
     incidents = []
-    crashed = candidate is None
     if crashed and p0_on_crash and n_c:
-        incidents.append(f"P0: candidate crashed ({candidate_error or 'failed to load'})")
+        incidents.append(f"P0: candidate crashed ({crash})")
     error_rate = errors / n_c if n_c else None
     if error_rate is not None and error_rate > p0_error_rate:
         incidents.append(f"P0: candidate error rate {error_rate:.4f} above the bound {p0_error_rate}")

@@ -7,6 +7,7 @@ import io
 
 from toy_models import write_collection, write_toy
 
+from cvagents.models.compute import LocalEngine
 from cvagents.models.evaluate import evaluate_model
 from cvagents.models.progress import progress
 from cvagents.models.train import train
@@ -52,18 +53,21 @@ def test_training_shows_its_steps(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_evaluation_shows_its_queries(monkeypatch, capsys, tmp_path):
+def test_evaluation_shows_its_shards(monkeypatch, capsys, tmp_path):
     terminal = term(monkeypatch)
     vset = write_collection(tmp_path / "vs", queries=12)
-    evaluate_model(write_toy(tmp_path / "m.json"), vset, adapter="toy_models:load", bootstrap_samples=10, warmup=1)
-    assert "evaluation: latency" in terminal.getvalue() and "0/12" in terminal.getvalue()
+    model = write_toy(tmp_path / "m.json")
+    evaluate_model(model, vset, adapter="toy_models:load", bootstrap_samples=10, warmup=1, engine=LocalEngine(4))
+    assert "evaluation: shards" in terminal.getvalue() and "0/3" in terminal.getvalue()
     assert capsys.readouterr().out == ""
 
 
-def test_traffic_replay_shows_its_requests(monkeypatch, capsys):
+def test_traffic_replay_shows_its_shards(monkeypatch, capsys):
     terminal = term(monkeypatch)
     texts = [f"q{i}" for i in range(10)]
-    res = traffic.replay(Fixed(), Fixed(), texts, weight=0.2, requests=40, slo_ms=50.0, p0_error_rate=0.5)
+    res = traffic.replay(
+        Fixed(), Fixed(), texts, weight=0.2, requests=40, slo_ms=50.0, p0_error_rate=0.5, shard_size=10
+    )
     assert res["requests"] == 40 and res["candidate_requests"] + res["production_requests"] == 40
-    assert "traffic replay: 20% to the candidate" in terminal.getvalue() and "0/40" in terminal.getvalue()
+    assert "traffic replay: 20% to the candidate" in terminal.getvalue() and "0/4" in terminal.getvalue()
     assert capsys.readouterr().out == ""

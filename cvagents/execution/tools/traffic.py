@@ -12,8 +12,8 @@ from cvagents.durability.atomic import atomic_write_json, read_json
 from cvagents.execution.tools.deploy import _now, _safe, _stage
 from cvagents.execution.tools.registry import Tool, ToolArgumentError, ToolContext, ToolFailed, not_allowed_value
 from cvagents.models import collection
-from cvagents.models.adapter import AdapterError, close_adapter, open_adapter
 from cvagents.models.collection import CollectionError
+from cvagents.models.compute import ComputeError, Engine, ModelRef, engine_for
 from cvagents.rollout import approval, decisions, deployment, gates, lifecycle, metrics_store, traffic
 from cvagents.rollout.controller import rejected_shas
 
@@ -48,6 +48,7 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     existing = read_json(ws.evaluations_dir / f"{rec_id}.json")
     if existing:
         return {**existing, "already_done": True}
+    engine = _engine(ctx)
     ok, why = deployment.verify(stage_dir)
     if not ok:
         raise ToolFailed(
@@ -61,33 +62,28 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
         raise ToolFailed(str(e)) from None
     artifact = deployment.live_artifact(stage_dir)
     assert artifact is not None  # live was checked above
-    candidate, crash = None, None
-    try:
-        candidate = open_adapter(lifecycle.adapter_for(ws, cfg, live["sha256"]), artifact, ws.validation_dir)
-    except AdapterError as e:  # a candidate that cannot load is a crash, a P0, in the adapter's words
-        crash = str(e)
+    candidate = ModelRef.of(lifecycle.adapter_for(ws, cfg, live["sha256"]), artifact, ws.validation_dir)
     production, prod_info = _production(ctx, args.stage)
-    weight = rc.stages[args.stage].traffic
     n = max(1, round(minutes * rc.replay.requests_per_minute))
     seed = int(hashlib.sha256(f"{ctx.action_key}:{live['sha256']}".encode()).hexdigest()[:8], 16)
     try:
-        res = traffic.replay(
+        res, load_errors = traffic.replay_models(
+            engine,
             candidate,
             production,
             texts,
-            weight=weight,
+            weight=rc.stages[args.stage].traffic,
             requests=n,
             slo_ms=rc.slo.latency_objective_ms,
             p0_error_rate=rc.incidents.p0_error_rate,
             p0_on_crash=rc.incidents.p0_on_crash,
             seed=seed,
             warmup=rc.replay.warmup_requests,
-            candidate_error=crash,
         )
-    finally:
-        for a in (candidate, production):
-            if a is not None:
-                close_adapter(a)
+    except ComputeError as e:
+        raise ToolFailed(str(e)) from None
+    if prod_info is not None and "production" in load_errors:
+        prod_info = {**prod_info, "error": load_errors["production"][:300]}
     per_request = res.pop("per_request")
     log_file = ws.metrics_file.parent / "traffic" / f"{rec_id}.json"
     atomic_write_json(log_file, {"id": rec_id, "stage": args.stage, "version": live["version"], **per_request})
@@ -116,9 +112,20 @@ def replay_traffic(ctx: ToolContext, args: ReplayArgs) -> dict:
     return rec
 
 
-def _production(ctx: ToolContext, stage: str) -> tuple[Any, dict[str, Any] | None]:
-    """The version serving production (the champion) through its adapter, for a stage before
-    production: (adapter or None, what it is — with ``error`` when it could not be loaded)."""
+def _engine(ctx: ToolContext) -> Engine:
+    """The configured compute engine, reached now: a cluster that cannot be reached fails the
+    step before it starts."""
+    try:
+        engine = engine_for(ctx.config.compute)
+        engine.connect()
+    except ComputeError as e:
+        raise ToolFailed(str(e)) from None
+    return engine
+
+
+def _production(ctx: ToolContext, stage: str) -> tuple[ModelRef | None, dict[str, Any] | None]:
+    """The version serving production (the champion), for a stage before production: (how to
+    open it through its adapter, or None; what it is)."""
     ws, cfg = ctx.workspace, ctx.config
     prod_stage = list(cfg.rollout.stages)[-1]
     prod_dir = ws.stage_dir(prod_stage)
@@ -126,11 +133,7 @@ def _production(ctx: ToolContext, stage: str) -> tuple[Any, dict[str, Any] | Non
     if stage == prod_stage or not p_live or not artifact or not deployment.verify(prod_dir)[0]:
         return None, None
     info = {"stage": prod_stage, "version": p_live["version"], "sha256": p_live["sha256"]}
-    try:
-        spec = lifecycle.adapter_for(ws, cfg, p_live["sha256"])
-        return open_adapter(spec, artifact, ws.validation_dir), info
-    except AdapterError as e:
-        return None, {**info, "error": str(e)[:300]}
+    return ModelRef.of(lifecycle.adapter_for(ws, cfg, p_live["sha256"]), artifact, ws.validation_dir), info
 
 
 def prune_request_logs(folder: Path, limit: int | None, keep: Path) -> list[Path]:

@@ -209,9 +209,9 @@ def test_split_replay_at_five_percent(seeded_workspace):
     )
 
 
-def test_replay_refuses_too_long_and_unhealthy(ctx):
+def test_replay_sends_back_too_long_and_fails_unhealthy(ctx):
     o = call(ctx, "replay_traffic", "m#long", stage="shadow", minutes=10_000)
-    assert o.status == "refused" and "at most 240" in o.result["reason"]
+    assert o.status == "failed" and "at most 240" in o.result["error"]  # an argument the agent can fix, not a refusal
     deployment.live_artifact(ctx.workspace.stage_dir("shadow")).write_bytes(b"bit rot")
     o = call(ctx, "replay_traffic", "m#rot", stage="shadow", minutes=1)
     assert o.status == "failed" and "unhealthy" in o.result["error"]

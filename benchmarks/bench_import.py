@@ -4,8 +4,10 @@ Each figure is taken in a fresh interpreter (median of ``--runs``): wall time of
 step (judged), its CPU time (steadier on a loaded machine; shown) and the process's peak
 resident memory (``ru_maxrss``) at its end. As an installed package runs: with Python's bytecode
 cache (kept in a temporary ``PYTHONPYCACHEPREFIX``, so the tree is not touched, even where the
-environment sets ``PYTHONDONTWRITEBYTECODE``); one unjudged run first fills it, and its time is
-shown as ``cold`` (every cvagents module compiled from source).
+environment sets ``PYTHONDONTWRITEBYTECODE``) and with the list prices a start-up keeps
+(``cvagents.config.prices``, in a temporary ``XDG_CACHE_HOME``); one unjudged run first fills
+both, and its time is shown as ``cold`` (every cvagents module compiled from source, the
+genai-prices table imported for the budget check).
 
 - ``import cvagents``;
 - ``import cvagents`` + building the team of ``configs/meeting.yaml`` with real providers
@@ -71,11 +73,17 @@ DUMMY_KEYS = {
 }
 
 
-PYCACHE = tempfile.mkdtemp(prefix="cvagents-bench-pycache-")
+PYCACHE = tempfile.mkdtemp(prefix="cvagents-bench-cache-")
 
 
 def probe(code: str) -> dict:
-    env = {**os.environ, **DUMMY_KEYS, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": PYCACHE}
+    env = {
+        **os.environ,
+        **DUMMY_KEYS,
+        "PYTHONPATH": str(ROOT),
+        "PYTHONPYCACHEPREFIX": PYCACHE,
+        "XDG_CACHE_HOME": PYCACHE,
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=code)], env=env, cwd=ROOT, capture_output=True, text=True

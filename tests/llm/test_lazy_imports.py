@@ -4,6 +4,7 @@ is loaded when the first agent on it is built (checked in a fresh interpreter ea
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +21,13 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def loaded_after(code: str) -> list[str]:
+def loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -85,7 +90,7 @@ def test_the_lazy_client_is_made_once_and_shared_with_the_fallback_model(provide
     other.close()  # closing the shared client twice is harmless
 
 
-def test_building_the_shipped_team_loads_no_sdk():
+def test_building_the_shipped_team_loads_no_sdk_and_prices_from_the_kept_list(tmp_path):
     code = f"""
 import os
 os.environ.update(OPENAI_API_KEY="sk-dummy-000000000000", ANTHROPIC_API_KEY="sk-ant-dummy-000000000000",
@@ -99,4 +104,6 @@ teams = build_teams(settings, provider_factory(settings, "configured", strict=Tr
                                                ledger=CostLedger(settings.meeting.budgets)))
 assert len(teams.planning) + len(teams.executive) == 12
 """
-    assert [m for m in loaded_after(code) if m != "genai_prices"] == []  # the budget check prices the models
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    assert loaded_after(code, env) == ["genai_prices"]  # the budget check prices the models from the list
+    assert loaded_after(code, env) == []  # ... which the next start-up reads from what the first kept

@@ -65,6 +65,12 @@ def main() -> None:
     for i in (1, 2, 10, 25, last):
         if i in by_number:
             print(f"  meeting {i:>2}: {by_number[i]:>6} prompt tokens")
+    later = {i: t for i, t in by_number.items() if i >= 2}  # meeting 1 has no state or history yet
+    lo, hi = min(later, key=later.__getitem__), max(later, key=later.__getitem__)
+    print(
+        f"  meetings 2-{last}: lowest {later[lo]} (meeting {lo}), highest {later[hi]} (meeting {hi}), "
+        f"{(later[hi] - later[lo]) / later[lo] * 100:.1f} % apart"
+    )
     verdict = "OK" if abs(change) <= 0.10 else "OVER"
     print(f"meeting {last} vs meeting 2: {change * 100:+.1f} %   (target within ±10 %: {verdict})")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -121,8 +121,9 @@ def test_a_deploy_cut_off_by_a_full_disk_is_a_failed_call_with_nothing_half_copi
     )
     assert p.returncode == 0 and "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
     failed = [x for x in p.stderr.splitlines() if "deploy_model" in x]
-    # the tool's warning and its [TOOL] line, one line each
-    assert len(failed) == 2 and all("File too large" in x for x in failed), failed
+    # the tool's warning, its [TOOL] line and the action's [ACTION] line with its evidence, one line each
+    assert len(failed) == 3 and all("File too large" in x for x in failed), failed
+    assert len([x for x in failed if "[ACTION]" in x]) == 1, failed
     reports = sorted((ws / "reports" / "execution").glob("execution_*.json"))
     calls = [e for r in reports for e in json.loads(r.read_text())["executions"] if e["tool"] == "deploy_model"]
     assert [c["status"] for c in calls] == ["failed"] and "File too large" in calls[0]["result"]["error"]

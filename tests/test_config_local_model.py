@@ -5,6 +5,8 @@ import pytest
 import yaml
 from llm_servers import LLMServer, Reply, error, make_request, openai_completion
 
+from agent_backend import FRESH_STATE
+
 from cvagents.config import ConfigError, LocalModel, Settings
 from cvagents.llm.base import ProviderError
 from cvagents.llm.cost import CostLedger
@@ -90,7 +92,8 @@ def test_the_preset_reaches_the_providers_over_the_wire(config_copy):
             srv.clear()
             srv.push(reply, Reply(body=openai_completion("a retry's answer")))
             try:
-                text = critic.complete(make_request()).text
+                # the run's state rides along, as in a meeting: a failover's offline answer reads it
+                text = critic.complete(make_request(context={"state": FRESH_STATE})).text
             except ProviderError:
                 text = None  # failed for good (or, with failover, answered by the offline provider)
             assert text not in ("too late", "a retry's answer")

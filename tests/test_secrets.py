@@ -215,15 +215,16 @@ PLANTED = "cvagents-planted-fake-key-7f3a9c"  # no key shape: only the registry 
 
 
 def _make(kind, srv, max_retries):
+    """Anthropic and OpenAI retry inside their SDKs; Gemini under our policy."""
     policy = RetryPolicy(max_retries=max_retries, sleep=Sleeps())
     if kind == "anthropic":
         from cvagents.llm.anthropic_provider import AnthropicProvider
 
-        return AnthropicProvider("claude-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, retry_policy=policy)
+        return AnthropicProvider("claude-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, max_retries=max_retries)
     if kind == "openai":
         from cvagents.llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider("gpt-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, retry_policy=policy)
+        return OpenAIProvider("gpt-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, max_retries=max_retries)
     from cvagents.llm.gemini_provider import GeminiProvider
 
     return GeminiProvider("gemini-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, retry_policy=policy)
@@ -235,7 +236,7 @@ def test_echoed_key_never_in_provider_error(kind, status):
     echo = f"Incorrect API key provided: {PLANTED}. Authorization: Bearer {PLANTED}"
     with LLMServer(kind) as srv:
         srv.push(
-            *[Reply(status=status, body=error_body(kind, status, echo), headers={"X-Echo": PLANTED}) for _ in range(2)]
+            *[Reply(status=status, body=error_body(kind, status, echo), headers={"X-Echo": PLANTED, "retry-after-ms": "1"}) for _ in range(2)]
         )
         with pytest.raises(ProviderError) as ei:
             _make(kind, srv, max_retries=1).complete(make_request())

@@ -233,7 +233,7 @@ def test_text_attributes_are_redacted_and_failures_marked(span_exporter):
     assert span.status.description == "the tool said [REDACTED]"
 
 
-def test_a_refused_tool_call_is_a_failed_execute_tool_span(span_exporter, tmp_path):
+def test_an_unknown_tool_is_a_failed_execute_tool_span(span_exporter, tmp_path):
     from cvagents.config import Settings
     from cvagents.execution.tools import ToolContext, default_registry
     from cvagents.workspace import Workspace
@@ -242,14 +242,14 @@ def test_a_refused_tool_call_is_a_failed_execute_tool_span(span_exporter, tmp_pa
     ws = Workspace.from_config(tmp_path / "ws", settings.coordination)
     ctx = ToolContext(ws, settings.coordination, action_key="m#1", agent="infra_guardian")
     out = default_registry().call(ctx, "format_disk", {"device": FAKE_KEY})
-    assert out.status == "refused"
+    assert out.status == "failed"  # sent back to the agent to fix, not a refusal
     (span,) = span_exporter.get_finished_spans()
     assert span.name == "execute_tool format_disk"
     a = dict(span.attributes)
     assert a["gen_ai.operation.name"] == "execute_tool"
     assert a["gen_ai.tool.name"] == "format_disk"
     assert a["cvagents.action_id"] == "m#1" and a["cvagents.agent"] == "infra_guardian"
-    assert a["cvagents.tool.status"] == "refused" and a["error.type"] == "refused"
+    assert a["cvagents.tool.status"] == "failed" and a["error.type"] == "failed"
     assert "unknown tool" in a["cvagents.error"]
     assert FAKE_KEY not in a["cvagents.tool.arguments"]
     assert span.status.status_code == StatusCode.ERROR

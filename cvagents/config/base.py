@@ -19,7 +19,7 @@ class KeyedValueError(ValueError):
 class Strict(BaseModel):
     """Unknown keys are refused; loaded values never change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def workspace_relative(value: str) -> str:

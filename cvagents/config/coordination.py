@@ -38,7 +38,7 @@ class Schedule(Strict):
     planning_interval_minutes: float = Field(default=30, gt=0)
     heartbeat_minutes: float = Field(default=5, gt=0)
     actions_per_heartbeat: int = Field(default=3, ge=1)
-    adaptive_timing: AdaptiveTiming = AdaptiveTiming()
+    adaptive_timing: AdaptiveTiming = Field(default_factory=AdaptiveTiming)
 
     @model_validator(mode="after")
     def _bounds(self) -> Schedule:
@@ -139,9 +139,9 @@ class Rollout(Strict):
 
     stages: dict[str, StagePlan] = Field(default_factory=lambda: {k: StagePlan(**v) for k, v in DEFAULT_PLAN.items()})
     gates: dict[str, GateDef] = Field(default_factory=lambda: {k: GateDef(**v) for k, v in DEFAULT_GATES.items()})
-    slo: Slo = Slo()
-    incidents: Incidents = Incidents()
-    replay: Replay = Replay()
+    slo: Slo = Field(default_factory=Slo)
+    incidents: Incidents = Field(default_factory=Incidents)
+    replay: Replay = Field(default_factory=Replay)
     require_approval: tuple[str, ...] = Field(
         default=(), description="stages a human must approve (cvagents approve) before a deployment to them"
     )
@@ -346,7 +346,7 @@ class Tools(Strict):
     script_folders: tuple[str, ...] = ("research",)
     script_timeout_s: float = Field(default=300.0, gt=0)
     script_output_max_chars: int = Field(default=20000, gt=0)
-    script_limits: ScriptLimits = ScriptLimits()
+    script_limits: ScriptLimits = Field(default_factory=ScriptLimits)
 
     @field_validator("script_folders")
     @classmethod
@@ -364,15 +364,15 @@ def _all_workspace_relative(key: str, folders: tuple[str, ...]) -> tuple[str, ..
 
 
 class CoordinationConfig(Strict):
-    schedule: Schedule = Schedule()
-    rollout: Rollout = Rollout()
-    evaluation: Evaluation = Evaluation()
-    serving: Serving = Serving()
-    compute: Compute = Compute()
-    mirror: Mirror = Mirror()
-    journal: JournalSettings = JournalSettings()
-    workspace: WorkspaceLayout = WorkspaceLayout()
-    tools: Tools = Tools()
+    schedule: Schedule = Field(default_factory=Schedule)
+    rollout: Rollout = Field(default_factory=Rollout)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    serving: Serving = Field(default_factory=Serving)
+    compute: Compute = Field(default_factory=Compute)
+    mirror: Mirror = Field(default_factory=Mirror)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
+    workspace: WorkspaceLayout = Field(default_factory=WorkspaceLayout)
+    tools: Tools = Field(default_factory=Tools)
 
     @model_validator(mode="after")
     def _gates_name_produced_metrics(self) -> CoordinationConfig:

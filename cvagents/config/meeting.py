@@ -127,11 +127,11 @@ class Budgets(Strict):
 
 
 class MeetingConfig(Strict):
-    defaults: CallDefaults = CallDefaults()
-    meeting: MeetingProtocol = MeetingProtocol()
+    defaults: CallDefaults = Field(default_factory=CallDefaults)
+    meeting: MeetingProtocol = Field(default_factory=MeetingProtocol)
     agents: dict[str, AgentConfig]
     pricing: dict[str, Price] = {}
-    budgets: Budgets = Budgets()
+    budgets: Budgets = Field(default_factory=Budgets)
 
     @model_validator(mode="after")
     def _teams_complete(self) -> MeetingConfig:

@@ -25,14 +25,15 @@ Retries are the SDK's (``max_retries`` on the client: it honours ``Retry-After``
 
 from __future__ import annotations
 
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from cvagents.clock import stopwatch
-from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.base import LazyClient, LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from cvagents.llm.retry import Failure, FailureKind, call_sdk, parse_retry_after, refuse_long_waits, sdk_attempts
 from cvagents.llm.schema import ConvertOnce
+
+if TYPE_CHECKING:
+    import anthropic
 
 NAME = "anthropic"
 EMPTY_TEXT = "(empty)"
@@ -51,7 +52,15 @@ def to_anthropic_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
 
 
 _tools_once = ConvertOnce(to_anthropic_tools)
-_schema_once = ConvertOnce(anthropic.transform_schema)
+
+
+def _transform_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    import anthropic  # lazy: see AnthropicProvider._new_client
+
+    return anthropic.transform_schema(schema)
+
+
+_schema_once = ConvertOnce(_transform_schema)
 
 
 def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -90,6 +99,8 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]
 
 
 def classify(exc: BaseException) -> Failure:
+    import anthropic  # already loaded: the client that raised made it
+
     attempts = sdk_attempts(exc)
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure(FailureKind.TIMEOUT, detail="request timed out", attempts=attempts)
@@ -133,6 +144,7 @@ class AnthropicProvider(SDKProvider):
         max_tokens: int | None = None,
         cache_system_prompt: bool = True,
         client: anthropic.Anthropic | None = None,
+        clients: LazyClient | None = None,
     ):
         self.model = model
         self.timeout_s = timeout_s
@@ -140,13 +152,19 @@ class AnthropicProvider(SDKProvider):
         self.cache_system_prompt = cache_system_prompt
         self.max_retries = max_retries
         self._key = api_key
+        self.base_url = base_url
+        self._clients = clients or LazyClient(self._new_client, client)
+
+    def _new_client(self) -> anthropic.Anthropic:
+        import anthropic  # lazy: on the first call, not when the agent is built
+
         # base_url None: the SDK reads ANTHROPIC_BASE_URL, else api.anthropic.com. An explicit
         # api_key keeps the SDK from consulting ANTHROPIC_API_KEY or credential profiles.
-        self._client = client or anthropic.Anthropic(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout_s,
-            max_retries=max_retries,
+        return anthropic.Anthropic(
+            api_key=self._key,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
             http_client=anthropic.DefaultHttpxClient(event_hooks={"response": [refuse_long_waits()]}),
         )
 
@@ -159,7 +177,7 @@ class AnthropicProvider(SDKProvider):
             max_retries=self.max_retries,
             max_tokens=self.max_tokens_cap,
             cache_system_prompt=self.cache_system_prompt,
-            client=self._client,
+            clients=self._clients,
         )
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:

@@ -9,6 +9,8 @@ providers ignore it (they read the text), the offline provider computes its answ
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -133,13 +135,49 @@ class Provider(Protocol):
         return None
 
 
+class LazyClient:
+    """An SDK client made on first use, so building an agent imports no SDK (each SDK's import
+    and client take about a second and tens of MiB). Thread-safe: the meeting calls agents from a
+    thread pool. Shared by a provider and its ``with_model`` copies, like the client itself."""
+
+    def __init__(self, make: Callable[[], Any], client: Any = None):
+        self._make = make
+        self._client = client
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+                client = self._client
+        return client
+
+    @property
+    def made(self) -> bool:
+        return self._client is not None
+
+    def close(self) -> None:
+        """Close the client if one was made; a never-used provider has nothing to close."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
 class SDKProvider(Provider):
     """What the three SDK-backed providers share: the per-agent output cap, the stop-reason rule
-    for tool calls, closing the SDK client, and a repr that never shows the key."""
+    for tool calls, the lazily made SDK client and closing it, and a repr that never shows the key."""
 
     model: str
     max_tokens_cap: int | None = None
-    _client: Any
+    _clients: LazyClient
+
+    @property
+    def _client(self) -> Any:
+        """The SDK client, made (and its SDK imported) on first use."""
+        return self._clients.get()
 
     def effective_max_tokens(self, request: LLMRequest) -> int:
         """The request's ``max_tokens``, lowered to the agent's configured cap if it has one."""
@@ -152,7 +190,7 @@ class SDKProvider(Provider):
         return "tool_use" if has_calls and stop == "end_turn" else stop
 
     def close(self) -> None:
-        self._client.close()
+        self._clients.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r})"

@@ -39,17 +39,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from typing import Any
-
-import httpx2
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
+from typing import TYPE_CHECKING, Any
 
 from cvagents.clock import stopwatch
-from cvagents.llm.base import LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
+from cvagents.llm.base import LazyClient, LLMRequest, LLMResult, Message, SDKProvider, ToolCall, ToolSpec, Usage
 from cvagents.llm.retry import Failure, FailureKind, RetryPolicy, call_with_retry, parse_duration, parse_retry_after
 from cvagents.llm.schema import ConvertOnce
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 NAME = "gemini"
 API_VERSION = "v1beta"
@@ -141,6 +140,9 @@ def to_gemini_contents(messages: tuple[Message, ...], signatures: _Signatures | 
 
 
 def classify(exc: BaseException) -> Failure:
+    import httpx2  # already loaded with the SDK, whose client raised
+    from google.genai import errors as genai_errors
+
     if isinstance(exc, genai_errors.APIError):
         resp = getattr(exc, "response", None)
         headers = getattr(resp, "headers", None)
@@ -187,6 +189,7 @@ class GeminiProvider(SDKProvider):
         retry_policy: RetryPolicy | None = None,
         client: genai.Client | None = None,
         signatures: _Signatures | None = None,
+        clients: LazyClient | None = None,
     ):
         self.model = model
         self.timeout_s = timeout_s
@@ -194,16 +197,21 @@ class GeminiProvider(SDKProvider):
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self._key = api_key
         self._signatures = signatures or _Signatures()
-        if client is None:
-            opts = types.HttpOptions(
-                api_version=API_VERSION,
-                timeout=max(1, int(round(timeout_s * 1000))),
-                retry_options=types.HttpRetryOptions(attempts=1),
-            )
-            if base_url:  # else the SDK applies GOOGLE_GEMINI_BASE_URL itself
-                opts.base_url = base_url
-            client = genai.Client(api_key=api_key, vertexai=False, http_options=opts)
-        self._client = client
+        self.base_url = base_url
+        self._clients = clients or LazyClient(self._new_client, client)
+
+    def _new_client(self) -> genai.Client:
+        from google import genai  # lazy: on the first call, not when the agent is built
+        from google.genai import types
+
+        opts = types.HttpOptions(
+            api_version=API_VERSION,
+            timeout=max(1, int(round(self.timeout_s * 1000))),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        if self.base_url:  # else the SDK applies GOOGLE_GEMINI_BASE_URL itself
+            opts.base_url = self.base_url
+        return genai.Client(api_key=self._key, vertexai=False, http_options=opts)
 
     def with_model(self, model: str) -> GeminiProvider:
         return GeminiProvider(
@@ -212,7 +220,7 @@ class GeminiProvider(SDKProvider):
             timeout_s=self.timeout_s,
             max_tokens=self.max_tokens_cap,
             retry_policy=self.retry_policy,
-            client=self._client,
+            clients=self._clients,
             signatures=self._signatures,
         )
 

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-import openai
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from cvagents.clock import stopwatch
 from cvagents.llm.base import (
+    LazyClient,
     LLMRequest,
     LLMResult,
     Message,
@@ -52,9 +53,13 @@ from cvagents.llm.base import (
 from cvagents.llm.retry import Failure, FailureKind, call_sdk, parse_retry_after, refuse_long_waits, sdk_attempts
 from cvagents.llm.schema import ConvertOnce, openai_strict, schema_name
 
+if TYPE_CHECKING:
+    import openai
+
 log = logging.getLogger(__name__)
 
 NAME = "openai"
+OFFICIAL_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "no-key-required"  # a local server ignores it; the SDK insists on a value
 ERROR_PREFIX = "ERROR: "
 
@@ -99,6 +104,8 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 def rejects_response_format(exc: BaseException) -> bool:
     """A 400 whose message names the response format: the server cannot do ``json_schema``."""
+    import openai  # already loaded: the client that raised made it
+
     if not isinstance(exc, openai.BadRequestError):
         return False
     text = (_body_message(exc.body) or str(exc)).lower()
@@ -137,6 +144,8 @@ def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[
 
 
 def classify(exc: BaseException) -> Failure:
+    import openai  # already loaded: the client that raised made it
+
     attempts = sdk_attempts(exc)
     if isinstance(exc, openai.APITimeoutError):
         return Failure(FailureKind.TIMEOUT, detail="request timed out", attempts=attempts)
@@ -186,6 +195,7 @@ class OpenAIProvider(SDKProvider):
         max_tokens: int | None = None,
         client: openai.OpenAI | None = None,
         endpoint: _Endpoint | None = None,
+        clients: LazyClient | None = None,
     ):
         self.model = model
         self.timeout_s = timeout_s
@@ -198,16 +208,22 @@ class OpenAIProvider(SDKProvider):
             api_key = PLACEHOLDER_KEY
         self._key = api_key
         self.base_url = base_url
+        self._clients = clients or LazyClient(self._new_client, client)
         # base_url None: the SDK reads OPENAI_BASE_URL, else api.openai.com/v1.
-        self._client = client or openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout_s,
-            max_retries=max_retries,
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL
+        host = urlsplit(str(client.base_url) if client is not None else url).hostname or ""
+        self.official = host == "api.openai.com" or host.endswith(".openai.com")
+
+    def _new_client(self) -> openai.OpenAI:
+        import openai  # lazy: on the first call, not when the agent is built
+
+        return openai.OpenAI(
+            api_key=self._key,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
             http_client=openai.DefaultHttpxClient(event_hooks={"response": [refuse_long_waits()]}),
         )
-        host = self._client.base_url.host or ""
-        self.official = host == "api.openai.com" or host.endswith(".openai.com")
 
     def with_model(self, model: str) -> OpenAIProvider:
         return OpenAIProvider(
@@ -217,7 +233,7 @@ class OpenAIProvider(SDKProvider):
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             max_tokens=self.max_tokens_cap,
-            client=self._client,
+            clients=self._clients,
             endpoint=self.endpoint,
         )
 
@@ -238,9 +254,10 @@ class OpenAIProvider(SDKProvider):
         return params
 
     def _create(self, params: dict[str, Any]) -> Any:
+        client = self._client
         try:
-            return self._client.chat.completions.create(**params)
-        except openai.BadRequestError as exc:
+            return client.chat.completions.create(**params)
+        except Exception as exc:
             if "response_format" not in params or not rejects_response_format(exc):
                 raise
         self.endpoint.json_schema_ok = False  # remembered: not offered to this server again

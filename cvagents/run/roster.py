@@ -7,10 +7,12 @@ that is partly offline never reads as all active; a run on a local model (``--lo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvagents.config import LocalModel
-from cvagents.planning.team import Agent
+
+if TYPE_CHECKING:  # a type only: the monitors read rosters without loading the team's code
+    from cvagents.planning.team import Agent
 
 __all__ = ["roster", "fallbacks", "local_models", "summary", "describe"]
 

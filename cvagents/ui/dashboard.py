@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from cvagents.ui import dashboard_data as dd
-from cvagents.ui import plots
 from cvagents.ui.monitor import Dashboard
 from cvagents.ui.panels import figure, fmt, html_block, pre, table_html
 
@@ -50,6 +49,8 @@ class PlanningDashboard(Dashboard):
         ]
 
     def collect(self, src):
+        from cvagents.ui import plots
+
         p = dd.planning_data(src, meetings=self.meetings)
         latest = p["latest"] or {}
         acts = p["actions"]
@@ -204,6 +205,8 @@ class ExecutionDashboard(Dashboard):
         ]
 
     def collect(self, src):
+        from cvagents.ui import plots
+
         e = dd.execution_data(src, heartbeats=self.heartbeats, points=self.points)
         r = e["rollout"] or {}
         cur = r.get("current") or {}

@@ -10,9 +10,7 @@ folder is, from ``health`` (``cvagents.ui.health``).
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cvagents.config import CoordinationConfig
 from cvagents.planning.participation import NOT_COUNTED
@@ -22,6 +20,9 @@ from cvagents.ui.health import Health, HealthState, health, latest_session, stal
 from cvagents.ui.rollout_view import controller_decisions, deployments_table, gates_table, rollout_events
 from cvagents.ui.source import SIM_TIME, Source, default_config, short_time, utc
 from cvagents.ui.status import models
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the monitors' import stays light
 
 __all__ = [
     "Health",
@@ -70,6 +71,8 @@ def recent_meetings(src: Source, n: int = 10) -> list[dict]:
 
 
 def meetings_table(meetings: list[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for m in reversed(meetings):
         g = m.get("go_no_go") or {}
@@ -91,6 +94,8 @@ def meetings_table(meetings: list[dict]) -> pd.DataFrame:
 
 
 def decisions_table(meeting: dict | None) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [
         {"decision": d.get("decision"), "rationale": d.get("rationale")} for d in (meeting or {}).get("decisions") or []
     ]
@@ -109,6 +114,8 @@ def action_status(src: Source, meeting_id: str, n: int = 60) -> dict[str, dict]:
 
 def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.DataFrame]:
     """The plan the executives are working on (the handoff), with each action's status."""
+    import pandas as pd
+
     plan = src.json(src.paths.handoff)
     if not plan:
         plan = next((m for m in reversed(meetings) if m.get("actions")), None)
@@ -139,6 +146,8 @@ def action_table(src: Source, meetings: list[dict]) -> tuple[str | None, pd.Data
 def participation(meetings: list[dict]) -> pd.DataFrame:
     """Agents × meetings: "✓" took part, what its answer was when it did not count (``echoed``,
     ``empty``, ``cut``), the error when absent, "" when not in that meeting."""
+    import pandas as pd
+
     cols: dict[str, dict[str, str]] = {}
     for m in meetings:
         col = {a: p for a, p in (m.get("participation") or {}).items() if p in NOT_COUNTED}
@@ -152,6 +161,8 @@ def participation(meetings: list[dict]) -> pd.DataFrame:
 def tokens_by_agent(src: Source, meetings: list[dict]) -> tuple[str, pd.DataFrame]:
     """Tokens and cost per agent for the whole run (``reports/costs.json``), or summed over the
     meetings shown when the run wrote no ledger."""
+    import pandas as pd
+
     cols = ["agent", "input_tokens", "output_tokens", "cached_tokens", "cost_usd"]
     costs = src.json(src.paths.costs)
     rows: dict[str, dict] = {}
@@ -210,6 +221,8 @@ def planning_data(src: Source, *, meetings: int = 10) -> dict[str, Any]:
 
 
 def executions_table(heartbeats: list[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for hb in heartbeats:
         for e in hb.get("executions") or []:
@@ -244,6 +257,8 @@ def _detail(e: dict) -> str:
 
 def per_heartbeat(heartbeats: list[dict]) -> pd.DataFrame:
     """Succeeded / failed / refused tool executions (and unverified actions: no tool) per heartbeat."""
+    import pandas as pd
+
     rows = []
     for hb in heartbeats:
         c = {s: 0 for s in STATUSES}
@@ -257,6 +272,8 @@ def per_heartbeat(heartbeats: list[dict]) -> pd.DataFrame:
 def metrics_history(metrics: dict | None, points: int = 200) -> pd.DataFrame:
     """The newest ``points`` records of ``history``: NDCG@10 with its 95 % CI, P95 latency, SLO
     compliance (a record has the metrics its source measures; the others are NaN)."""
+    import pandas as pd
+
     cols = [
         "time",
         "kind",
@@ -298,6 +315,8 @@ def models_data(src: Source, metrics: dict | None = None) -> dict[str, Any]:
     """The champion in production and every candidate with its status (as ``cvagents status``
     shows them): ``{"champion": {name, version, sha256} | None, "candidates": DataFrame}``. A
     folder still being mirrored shows what has arrived."""
+    import pandas as pd
+
     cols = ["candidate", "status", "sha256", "adapter", "source", SUBMITTED]
     try:
         m = models(src.ws, src.config, metrics)
@@ -319,6 +338,8 @@ def models_data(src: Source, metrics: dict | None = None) -> dict[str, Any]:
 
 
 def go_no_go(meetings: list[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [
         {
             "meeting": m.get("meeting_id"),
@@ -355,6 +376,7 @@ def thresholds(rollout: dict | None, cfg: CoordinationConfig | None = None) -> d
 def execution_data(
     src: Source, *, heartbeats: int = 24, points: int = 200, meetings: int = 5, log_lines: int = 12
 ) -> dict[str, Any]:
+
     p = src.paths
     hbs = [d for _, d in src.newest_json(p.execution, "execution_", heartbeats)]
     execs = executions_table(hbs)

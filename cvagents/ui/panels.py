@@ -8,11 +8,11 @@ import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the monitors' import stays light
 
-from cvagents.ui import plots
 
 STATUS_COLORS = {
     "succeeded": "#2e7d32",
@@ -39,6 +39,8 @@ CELL_STYLE = "border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;verti
 
 
 def fmt(v: Any) -> str:
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and v != v):
         return "—"
     if isinstance(v, float):
@@ -91,6 +93,8 @@ def pre(lines: list[str]) -> str:
 
 
 def signature(*parts: Any) -> str:
+    import pandas as pd
+
     h = hashlib.sha1()
     for p in parts:
         h.update(
@@ -126,6 +130,8 @@ class Panel:
     def update(self, content: Content, checked: str) -> bool:
         """Redraw if the data changed; True if it did. A figure that fails to draw leaves the
         panel saying why (``error``) instead of raising: the other panels still draw."""
+        from cvagents.ui import plots
+
         changed = content.signature != self.signature
         if changed:
             try:

@@ -4,11 +4,13 @@ decisions, the promotions and rollbacks the metric charts mark, the current stag
 from __future__ import annotations
 
 import json
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cvagents.config import CoordinationConfig
 from cvagents.ui.source import SIM_TIME, Source, short_time, utc
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the monitors' import stays light
 
 
 def deployments_table(
@@ -16,6 +18,8 @@ def deployments_table(
 ) -> pd.DataFrame:
     """Each stage, its share of traffic (the run's stage plan), the version live in it and the
     controller's view of it."""
+    import pandas as pd
+
     rows = []
     stages = (rollout or {}).get("stages") or {}
     plan = {k: v.get("traffic") for k, v in ((rollout or {}).get("plan") or {}).items() if isinstance(v, dict)}
@@ -54,6 +58,8 @@ def controller_decisions(src: Source, rollout: dict | None, n: int = 8) -> pd.Da
     """The rollout controller's latest decisions (promotion, rollback, pause, gates passed, …),
     newest first: the tail of ``reports/rollout/decisions.jsonl`` (appended as each is made,
     so it is ahead of the state snapshot in the middle of a heartbeat), or the snapshot's."""
+    import pandas as pd
+
     recent = _decision_lines(src, n) or ((rollout or {}).get("rollout") or {}).get("recent_decisions") or []
     rows = [
         {**{k: d.get(k) for k in ("kind", "stage", "outcome", "reason")}, SIM_TIME: short_time(d.get("time"))}
@@ -69,6 +75,8 @@ def rollout_events(src: Source, n: int = 400) -> pd.DataFrame:
     """Deployments, promotions and rollbacks (``reports/rollout/decisions.jsonl``, the newest
     ``n`` decisions) at their simulated time, oldest first: the metric charts mark promotions
     and rollbacks, and start a stage's line anew at each of them."""
+    import pandas as pd
+
     rows = [
         {"time": utc(d.get("time")), "kind": d.get("kind"), "stage": d.get("stage")}
         for d in _decision_lines(src, n)
@@ -78,6 +86,8 @@ def rollout_events(src: Source, n: int = 400) -> pd.DataFrame:
 
 
 def gates_table(rollout: dict | None) -> pd.DataFrame:
+    import pandas as pd
+
     cur = (rollout or {}).get("current") or {}
     rows = [
         {"gate": g.get("gate"), "status": g.get("status"), "value": g.get("value"), "threshold": g.get("threshold")}

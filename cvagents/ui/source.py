@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cvagents.config import CoordinationConfig
 from cvagents.workspace import DESCRIPTOR as _DESCRIPTOR
 from cvagents.workspace import META_DIR, Workspace, WorkspaceError
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the monitors' import stays light
 
 MANIFEST = "MANIFEST.json"
 SIM_TIME = "time (simulated)"  # a table column holding the run's clock (meetings, heartbeats, decisions)
@@ -70,6 +71,8 @@ def _cached(path: Path, compute: Callable[[], Any]) -> Any:
 
 def utc(s: Any) -> pd.Timestamp | None:
     """A run's timestamp (naive stamps are the run's UTC clock) as a naive UTC Timestamp."""
+    import pandas as pd
+
     if not s:
         return None
     try:

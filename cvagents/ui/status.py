@@ -19,8 +19,6 @@ from cvagents.durability.journal import Journal, JournalError
 from cvagents.durability.session import journal_dir
 from cvagents.durability.session import sessions as all_sessions
 from cvagents.durability.verify import session_problems
-from cvagents.execution.executive import ActionStatus
-from cvagents.execution.tools import ToolStatus
 from cvagents.rollout import decisions, deployment, lifecycle, metrics_store
 from cvagents.run.roster import describe, fallbacks, local_models
 from cvagents.workspace import Workspace
@@ -32,6 +30,9 @@ def session_counts(session_dir: Path) -> dict[str, Any]:
     """What one session did, from its journal (archived segments included): ``meetings``
     (completed), ``heartbeats``, ``tools`` and ``actions`` as {succeeded, failed, refused}.
     A journal that cannot be read: the counts so far and ``error`` (``status`` lists the damage)."""
+    from cvagents.execution.executive import ActionStatus
+    from cvagents.execution.tools import ToolStatus
+
     out: dict[str, Any] = {
         "meetings": 0,
         "heartbeats": 0,
@@ -90,6 +91,9 @@ def _last_lines(log_file: Path, n: int = 10) -> list[str]:
 
 
 def collect_status(root: Path | str) -> dict[str, Any]:
+    from cvagents.execution.executive import ActionStatus
+    from cvagents.execution.tools import ToolStatus
+
     ws = Workspace.open(root)
     essential = {ws.rel(p): p.exists() for p in ws.essential_files()}
     metrics = metrics_store.load(ws.metrics_file)

@@ -97,3 +97,57 @@ def test_an_unpriced_model_without_a_budget_only_warns(tmp_path, project_root, c
 def test_the_shipped_config_is_priced_without_a_table(project_root):
     cfg = load_meeting_config(project_root / "configs" / "meeting.yaml")
     assert cfg.pricing == {} and cfg.budgets.per_day_usd is not None  # every model priced from the list
+
+
+PROBE_PRICE = """
+import json, sys
+from cvagents.config.prices import list_price
+p = list_price("claude-sonnet-4-20250514", "anthropic")
+print(json.dumps([p and p.model_dump(), list_price("my-local-llama-7b", "openai"), "genai_prices" in sys.modules]))
+"""
+
+
+def _fresh_lookup(cache_home):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    out = subprocess.run([sys.executable, "-c", PROBE_PRICE], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_list_prices_are_kept_for_the_next_start_up_of_the_same_table(tmp_path):
+    import json
+
+    from cvagents.config import prices
+
+    first = _fresh_lookup(tmp_path)
+    assert first[2] is True  # looked up in genai-prices
+    again = _fresh_lookup(tmp_path)
+    assert again == [first[0], None, False]  # the same prices (and the same "none"), table not imported
+    assert first[0] == {"input": 3.0, "output": 15.0, "cached_input": 0.3, "cache_write_input": 3.75}
+    # another table (a genai-prices upgrade) or another day: looked up again, and kept anew
+    kept = tmp_path / "cvagents" / "list_prices.json"
+    saved = json.loads(kept.read_text())
+    kept.write_text(
+        json.dumps({**saved, "table": "an older table", "prices": {"anthropic|claude-sonnet-4-20250514": [9, 9, 9, 9]}})
+    )
+    assert _fresh_lookup(tmp_path) == [first[0], None, True]
+    assert json.loads(kept.read_text())["table"] == saved["table"] == prices._table_identity()
+
+
+def test_an_unwritable_price_cache_only_costs_the_lookup(tmp_path, monkeypatch):
+    from cvagents.config import prices
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    prices.list_price.cache_clear()
+    try:
+        p = prices.list_price(SONNET, "anthropic")
+    finally:
+        prices.list_price.cache_clear()
+    assert (p.input, p.output) == (3.0, 15.0)
+    assert not (blocker / "cvagents").exists() and list(tmp_path.iterdir()) == [blocker]

@@ -130,8 +130,9 @@ def test_the_dashboards_data_layer_sees_the_runs_stages_paths_and_thresholds(cus
     assert e["rollout"]["stages_order"] == STAGES and list(e["deployments"]["stage"]) == STAGES
     assert e["stages"] == tuple(STAGES)
     assert e["thresholds"]["ndcg_at_10_min"] == 0.7 and e["thresholds"]["latency_p95_ms_max"] == 40.0
-    refused = [r for r in e["decisions"].itertuples() if r.kind == "refused"]
-    assert refused and all(r.stage not in STAGES for r in refused)  # the offline team asks for "shadow"
+    # the offline team asks for "shadow", which this layout does not have: an argument the agent can
+    # fix, sent back to it as a failed call, never a refusal in the decisions log
+    assert not [r for r in e["decisions"].itertuples() if r.kind == "refused" and r.stage not in STAGES]
     h = dd.health(src)
     assert h.state == "finished" and h.session["session_id"] == SID and not h.missing
     figs = plots.workspace_figures(src, p, e)

@@ -1,10 +1,16 @@
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# The tests never write to the user's cache folder (config/prices.py keeps looked-up list prices in
+# $XDG_CACHE_HOME/cvagents); subprocesses inherit it.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cvagents-tests-cache-")
 
 
 @pytest.fixture

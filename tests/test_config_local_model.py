@@ -3,9 +3,8 @@ what it does to every agent, and the local preset reaching the providers over th
 
 import pytest
 import yaml
-from llm_servers import LLMServer, Reply, error, make_request, openai_completion
-
 from agent_backend import FRESH_STATE
+from llm_servers import LLMServer, Reply, error, make_request, openai_completion
 
 from cvagents.config import ConfigError, LocalModel, Settings
 from cvagents.llm.base import ProviderError

@@ -220,7 +220,9 @@ def _make(kind, srv, max_retries):
     if kind == "anthropic":
         from cvagents.llm.anthropic_provider import AnthropicProvider
 
-        return AnthropicProvider("claude-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, max_retries=max_retries)
+        return AnthropicProvider(
+            "claude-x", api_key=PLANTED, base_url=srv.base_url, timeout_s=5, max_retries=max_retries
+        )
     if kind == "openai":
         from cvagents.llm.openai_provider import OpenAIProvider
 
@@ -236,7 +238,14 @@ def test_echoed_key_never_in_provider_error(kind, status):
     echo = f"Incorrect API key provided: {PLANTED}. Authorization: Bearer {PLANTED}"
     with LLMServer(kind) as srv:
         srv.push(
-            *[Reply(status=status, body=error_body(kind, status, echo), headers={"X-Echo": PLANTED, "retry-after-ms": "1"}) for _ in range(2)]
+            *[
+                Reply(
+                    status=status,
+                    body=error_body(kind, status, echo),
+                    headers={"X-Echo": PLANTED, "retry-after-ms": "1"},
+                )
+                for _ in range(2)
+            ]
         )
         with pytest.raises(ProviderError) as ei:
             _make(kind, srv, max_retries=1).complete(make_request())

@@ -2,22 +2,21 @@
 nests its span under our agent call's: ``ManagedProvider.complete`` holds the agent-call span
 current while the SDK call runs, so whatever the SDK records is a child of it, in the same trace.
 
-The provider here makes the call as the SDK intends (``chat.completions.create``, the call
-that instrumentation wraps) against a loopback server speaking the OpenAI wire format."""
+The real ``OpenAIProvider`` makes the call as the SDK intends (``chat.completions.create``, the
+call that instrumentation wraps) against a loopback server speaking the OpenAI wire format."""
 
 from __future__ import annotations
 
 import sys
 
 import httpx2
-import openai
 import pytest
 from llm_servers import LLMServer, fake_offline, make_request, openai_completion
 
 from cvagents import tracing
-from cvagents.llm.base import LLMResult, Provider, Usage
 from cvagents.llm.cost import CostLedger
 from cvagents.llm.factory import ManagedProvider
+from cvagents.llm.openai_provider import OpenAIProvider
 
 # The instrumentation imports ``httpx`` for its URL type alone; the SDKs now use httpx2, its
 # drop-in fork, and httpx is not installed: httpx2 stands in for it while the module loads.
@@ -28,37 +27,6 @@ try:
 finally:
     if not _had_httpx and sys.modules.get("httpx") is httpx2:
         del sys.modules["httpx"]
-
-
-class PublicCallProvider(Provider):
-    """An OpenAI-compatible provider that calls ``client.chat.completions.create``."""
-
-    name = "openai"
-
-    def __init__(self, model: str, base_url: str):
-        self.model = model
-        self.client = openai.OpenAI(api_key="sk-test-not-a-real-key-0000", base_url=base_url, max_retries=0)
-
-    def complete(self, request) -> LLMResult:
-        r = self.client.chat.completions.create(
-            model=self.model,
-            max_tokens=request.max_tokens,
-            messages=[{"role": "system", "content": request.system}]
-            + [{"role": m.role, "content": m.content} for m in request.messages],
-        )
-        u = r.usage
-        return LLMResult(
-            r.choices[0].message.content or "",
-            (),
-            Usage(u.prompt_tokens, u.completion_tokens),
-            r.model,
-            self.name,
-            0.0,
-            r.choices[0].finish_reason,
-        )
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @pytest.fixture
@@ -83,7 +51,7 @@ def test_the_openai_sdk_span_is_a_child_of_the_agent_call_span(traced_sdk):
     pricing = {"gpt-test": {"input": 1.0, "output": 2.0}}  # US dollars per million tokens
     with LLMServer("openai") as srv:
         srv.reply(openai_completion("the plan holds", prompt_tokens=1000, completion_tokens=500))
-        sdk = PublicCallProvider("gpt-test", srv.base_url)
+        sdk = OpenAIProvider("gpt-test", api_key="sk-test-not-a-real-key-0000", base_url=srv.base_url, max_retries=0)
         managed = ManagedProvider(
             "critic", [sdk, fake_offline()], ledger=CostLedger(), pricing=pricing, budgets=None, warnings=[]
         )

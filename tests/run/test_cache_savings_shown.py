@@ -43,3 +43,23 @@ def test_costs_and_status_show_cached_tokens_and_savings(tmp_path):
     assert (costs["cached_tokens"], costs["saved_usd"], costs["saved_by_agent"]) == (1500, SAVED, {"critic": SAVED})
     text = format_status(collect_status(ws.root))
     assert f"prompt cache: 1500 input tokens read from it, saving ${SAVED:.6f}" in text
+
+
+def test_status_counts_failovers_apart_from_budget_downgrades(tmp_path):
+    from cvagents.llm.cost import FAILOVER, PER_DAY, Downgrade
+
+    ws = Workspace.from_config(tmp_path / "ws", CoordinationConfig()).create()
+    ledger = CostLedger()
+    ledger.record_call(agent="critic", provider="openai", model="gpt-4o", usage=Usage(10, 1))
+
+    def step(budget, reason=""):
+        d = Downgrade("critic", None, "d", "openai", "gpt-4o", "openai", "gpt-4o-mini", budget, 0.0, reason=reason)
+        ledger.record_downgrade(d)
+
+    step(PER_DAY)
+    step(FAILOVER, "HTTP 429: asked to wait 300s")
+    step(FAILOVER, "HTTP 503: overloaded")
+    reports.write_costs(ws, ledger)
+    lines = format_status(collect_status(ws.root)).splitlines()
+    assert "   budget downgrades: 1" in lines
+    assert "   failovers: 2 (last: critic: HTTP 503: overloaded)" in lines

@@ -189,7 +189,7 @@ class ManagedProvider(Provider):
             resting = self._resting.get(i)
             if resting is not None and not is_last:
                 if time.monotonic() < resting[0]:
-                    self._failover(i, resting[1], meeting_id, day)
+                    self._step_down(i, FAILOVER, meeting_id, day, reason=resting[1])
                     continue
                 self._resting.pop(i, None)
             reservation: Reservation | None = None
@@ -197,20 +197,7 @@ class ManagedProvider(Provider):
                 est = self._estimate(p, request)
                 held = ledger.reserve(est, meeting_id, day, budgets=self.budgets)
                 if isinstance(held, str):  # would pass a budget: next in the chain
-                    nxt = self.chain[i + 1]
-                    ledger.record_downgrade(
-                        Downgrade(
-                            agent=self.agent,
-                            meeting_id=meeting_id,
-                            day=day or "",
-                            from_provider=p.name,
-                            from_model=p.model,
-                            to_provider=nxt.name,
-                            to_model=nxt.model,
-                            budget=held,
-                            estimated_usd=est,
-                        )
-                    )
+                    self._step_down(i, held, meeting_id, day, estimated_usd=est)
                     continue
                 reservation = held
             try:
@@ -223,7 +210,7 @@ class ManagedProvider(Provider):
                 reason = str(exc)
                 if exc.retry_after_s:  # told to wait: skip this provider until then
                     self._resting[i] = (time.monotonic() + exc.retry_after_s, f"resting as asked: {reason}")
-                self._failover(i, reason, meeting_id, day)
+                self._step_down(i, FAILOVER, meeting_id, day, reason=reason)
                 continue
             if ledger is not None:
                 cost = 0.0 if p.name == "offline" else None
@@ -242,8 +229,18 @@ class ManagedProvider(Provider):
             return bounded_answer(result, request.max_tokens)
         raise ProviderError(f"{self.agent}: no provider left to call")  # pragma: no cover - offline is last
 
-    def _failover(self, i: int, reason: str, meeting_id: str | None, day: str | None) -> None:
-        """Record that chain[i] could not serve the call and chain[i + 1] is asked instead."""
+    def _step_down(
+        self,
+        i: int,
+        budget: str,
+        meeting_id: str | None,
+        day: str | None,
+        *,
+        estimated_usd: float = 0.0,
+        reason: str = "",
+    ) -> None:
+        """Record that chain[i] does not serve the call (a budget it would pass, or ``FAILOVER``
+        with the provider's error) and chain[i + 1] is asked instead."""
         p, nxt = self.chain[i], self.chain[i + 1]
         d = Downgrade(
             agent=self.agent,
@@ -253,8 +250,8 @@ class ManagedProvider(Provider):
             from_model=p.model,
             to_provider=nxt.name,
             to_model=nxt.model,
-            budget=FAILOVER,
-            estimated_usd=0.0,
+            budget=budget,
+            estimated_usd=estimated_usd,
             reason=reason,
         )
         if self.ledger is not None:

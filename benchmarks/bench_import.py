@@ -66,11 +66,7 @@ STEPS = {
     "import + build the 12-agent team": (TEAM.format(root=str(ROOT)), 1.0, 60.0),
     "monitors' import (cvagents.ui)": (MONITORS, 0.5, None),
 }
-DUMMY_KEYS = {
-    "ANTHROPIC_API_KEY": "sk-ant-bench-dummy-0000000000",
-    "OPENAI_API_KEY": "sk-bench-dummy-0000000000",
-    "GOOGLE_API_KEY": "AIzaBenchDummy0000000000",
-}
+DUMMY_KEYS = {"ANTHROPIC_API_KEY": "bench-key", "OPENAI_API_KEY": "bench-key", "GOOGLE_API_KEY": "bench-key"}
 
 
 PYCACHE = tempfile.mkdtemp(prefix="cvagents-bench-cache-")
